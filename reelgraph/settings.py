@@ -1,0 +1,58 @@
+"""Where project state lives. Every path is overridable by a flag or environment variable.
+
+Defaults are relative to the current directory, so `make run` from the project root keeps
+all state (warehouse, download cache, outputs, PREFECT_HOME) in ignored folders inside it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+WAREHOUSE_ENV = "REELGRAPH_WAREHOUSE"
+OUTPUTS_ENV = "REELGRAPH_OUTPUTS"
+CACHE_ENV = "REELGRAPH_CACHE"
+SOURCE_ENV = "REELGRAPH_SOURCE"
+
+DEFAULT_WAREHOUSE = Path("data") / "reelgraph.duckdb"
+DEFAULT_CACHE = Path("data") / "cache"
+DEFAULT_OUTPUTS = Path("outputs")
+DEFAULT_PREFECT_HOME = Path(".prefect")
+
+
+def _pick(explicit: str | os.PathLike[str] | None, env: str, default: Path) -> Path:
+    if explicit:
+        return Path(explicit)
+    if os.environ.get(env):
+        return Path(os.environ[env])
+    return default
+
+
+def warehouse_path(explicit: str | os.PathLike[str] | None = None) -> Path:
+    return _pick(explicit, WAREHOUSE_ENV, DEFAULT_WAREHOUSE)
+
+
+def cache_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
+    return _pick(explicit, CACHE_ENV, DEFAULT_CACHE)
+
+
+def outputs_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
+    return _pick(explicit, OUTPUTS_ENV, DEFAULT_OUTPUTS)
+
+
+def configure_prefect_environment() -> None:
+    """Keep Prefect's state inside the project and its telemetry off.
+
+    Must run before `prefect` is imported: Prefect reads these once at import.
+    """
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_HOME", str(DEFAULT_PREFECT_HOME.resolve()))
+    Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
+
+
+def source(explicit: str | os.PathLike[str] | None = None) -> str | None:
+    """A local copy of the dataset (folder or zip), for machines without internet."""
+    if explicit:
+        return str(explicit)
+    return os.environ.get(SOURCE_ENV) or None

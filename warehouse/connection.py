@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import time
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+
+from reelgraph.errors import ReelgraphError
+
+
+class WarehouseError(ReelgraphError):
+    """The warehouse is missing or unusable; the message says what to do."""
+
+
+class WarehouseLockedError(WarehouseError):
+    """Another process held the warehouse file for longer than we were willing to wait."""
+
+
+def connect(
+    path: str | Path,
+    read_only: bool = False,
+    timeout_s: float = 60.0,
+    initial_backoff_s: float = 0.05,
+) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse, retrying while another process holds DuckDB's file lock."""
+    path = Path(path)
+    if read_only and not path.exists():
+        raise WarehouseError(
+            f"no warehouse at {path}; run `reelgraph ingest` (or `make run`) first, or pass --warehouse"
+        )
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + timeout_s
+    backoff = initial_backoff_s
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise WarehouseError(f"cannot open warehouse {path}: {exc}") from exc
+            if time.monotonic() >= deadline:
+                raise WarehouseLockedError(
+                    f"warehouse {path} stayed locked by another process for {timeout_s:.0f}s "
+                    f"(a flow writing it?); try again when it finishes"
+                ) from exc
+            time.sleep(backoff)
+            backoff = min(backoff * 2, 1.0)
+
+
+def sql_text(layer: str, name: str) -> str:
+    """The text of warehouse/sql/<layer>/<name>."""
+    return resources.files("warehouse").joinpath("sql", layer, name).read_text()
+
+
+def run_sql_file(con: duckdb.DuckDBPyConnection, layer: str, name: str, **params: object) -> None:
+    """Execute one SQL file; `$name` parameters are bound by DuckDB, never formatted in."""
+    text = sql_text(layer, name)
+    if params:
+        con.execute(text, params)
+    else:
+        con.execute(text)
