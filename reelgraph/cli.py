@@ -60,12 +60,28 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from flows.pipeline_flow import pipeline_flow
 
     result = pipeline_flow(
-        dataset=args.dataset, source=args.source, warehouse=args.warehouse, force=args.force
+        dataset=args.dataset,
+        source=args.source,
+        warehouse=args.warehouse,
+        split=args.split,
+        n_users=args.n_users,
+        seed=args.seed,
+        force=args.force,
     )
     if args.json:
         print(json.dumps(result, indent=2, default=str))
-    else:
-        _print_ingest(result["ingest"], False)
+        return 0
+    _print_ingest(result["ingest"], False)
+    s, f = result["split"], result["features"]
+    print(
+        f"split {s['split_id']}: {s['counts']['train']:,} train / {s['counts']['val']:,} val / "
+        f"{s['counts']['test']:,} test ratings; cold users {s['counts']['cold_users']}, "
+        f"cold movies {s['counts']['cold_movies']}"
+    )
+    print(
+        f"features: users {f['user_rows']:,} x {f['user_dim']}, movies {f['movie_rows']:,} x "
+        f"{f['movie_dim']} (content from {f['content_source']})"
+    )
     return 0
 
 
@@ -113,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--warehouse",
         help=f"DuckDB file (default {settings.DEFAULT_WAREHOUSE} or ${settings.WAREHOUSE_ENV})",
     )
+    p.add_argument("--split", choices=["random", "temporal", "user_subgraph"], default="random")
+    p.add_argument("--n-users", type=int, help="users to sample for --split user_subgraph")
+    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--force", action="store_true", help="redo ingest and features even if cached")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_run)

@@ -21,6 +21,7 @@ import polars as pl
 from reelgraph.datasets import DatasetManifest
 from reelgraph.errors import ReelgraphError
 from warehouse import connect, run_sql_file
+from warehouse.connection import fetch_one
 
 log = logging.getLogger(__name__)
 
@@ -130,10 +131,11 @@ def ingest(
 
 def current_ingest(con: duckdb.DuckDBPyConnection) -> IngestResult | None:
     """The ingest whose data the raw tables hold now (the latest that succeeded)."""
-    row = con.execute(
+    row = fetch_one(
+        con,
         """SELECT ingest_id, dataset, data_checksum, row_counts, rejected_rows, missing_files
-           FROM ops.ingests WHERE status = 'succeeded' ORDER BY ingest_id DESC LIMIT 1"""
-    ).fetchone()
+           FROM ops.ingests WHERE status = 'succeeded' ORDER BY ingest_id DESC LIMIT 1""",
+    )
     if row is None:
         return None
     return IngestResult(
@@ -429,7 +431,7 @@ def _record(
     status: str,
     error: str | None,
 ) -> int:
-    ingest_id = con.execute("SELECT nextval('ops.ingest_id_seq')").fetchone()[0]
+    ingest_id = fetch_one(con, "SELECT nextval('ops.ingest_id_seq')")[0]
     con.execute(
         """INSERT INTO ops.ingests VALUES ($id, $dataset, $source, $verified, $verification, $checksum,
            $files, $rows, $rejects, $missing, $status, $error, $started, $finished)""",

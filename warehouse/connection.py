@@ -60,3 +60,14 @@ def run_sql_file(con: duckdb.DuckDBPyConnection, layer: str, name: str, **params
         con.execute(text, params)
     else:
         con.execute(text)
+
+
+def fetch_one(con: duckdb.DuckDBPyConnection, query: str, params: object = None) -> tuple | None:
+    """The first row or None. Fetches everything so the result is complete: DuckDB 2 refuses
+    other work on a connection while an execute() result is still open."""
+    rows = (
+        con.execute(query, params).fetchall()
+        if params is not None
+        else con.execute(query).fetchall()
+    )
+    return rows[0] if rows else None

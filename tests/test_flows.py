@@ -44,3 +44,18 @@ def test_cli_generate_and_ingest(prefect_harness, tmp_path: Path, monkeypatch, c
     code = main(["ingest", "--dataset", "not-a-release", "--warehouse", str(tmp_path / "w.duckdb")])
     err = capsys.readouterr().err
     assert code == 1 and "unknown dataset 'not-a-release'" in err and "--source" in err
+
+
+def test_features_flow_splits_and_builds_then_reuses(
+    prefect_harness, tiny_dir: Path, tmp_path: Path
+) -> None:
+    from flows.features_flow import features_flow
+    from flows.ingest_flow import ingest_flow
+
+    wh = str(tmp_path / "w.duckdb")
+    ingest_flow(dataset="tiny", source=str(tiny_dir), warehouse=wh, cache_dir=str(tmp_path / "c"))
+    first = features_flow(warehouse=wh, seed=0)
+    assert first["features"]["user_dim"] == 34 and not first["features"]["reused"]
+    again = features_flow(warehouse=wh, seed=0)
+    assert again["split"]["reused"] and again["features"]["reused"]
+    assert again["split"]["split_id"] == first["split"]["split_id"]
