@@ -63,16 +63,20 @@ def _cmd_run(args: argparse.Namespace) -> int:
         dataset=args.dataset,
         source=args.source,
         warehouse=args.warehouse,
+        outputs=args.outputs,
         split=args.split,
         n_users=args.n_users,
         seed=args.seed,
+        epochs=args.epochs,
+        device=args.device,
+        k=args.k,
         force=args.force,
     )
     if args.json:
         print(json.dumps(result, indent=2, default=str))
         return 0
     _print_ingest(result["ingest"], False)
-    s, f = result["split"], result["features"]
+    s, f, t = result["split"], result["features"], result["train"]
     print(
         f"split {s['split_id']}: {s['counts']['train']:,} train / {s['counts']['val']:,} val / "
         f"{s['counts']['test']:,} test ratings; cold users {s['counts']['cold_users']}, "
@@ -82,6 +86,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
         f"features: users {f['user_rows']:,} x {f['user_dim']}, movies {f['movie_rows']:,} x "
         f"{f['movie_dim']} (content from {f['content_source']})"
     )
+    print(
+        f"GraphSAGE: best epoch {t['best_epoch']} of {t['epochs_run']} on {t['device']} "
+        f"({t['seconds_per_epoch']:.3f} s/epoch); test RMSE {t['metrics']['test']['rmse']:.4f}, "
+        f"MAE {t['metrics']['test']['mae']:.4f}"
+    )
+    print(f"\nrun {result['run_id']}: test metrics of every model on the same split\n")
+    print(result["evaluate"]["table"])
     return 0
 
 
@@ -132,6 +143,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", choices=["random", "temporal", "user_subgraph"], default="random")
     p.add_argument("--n-users", type=int, help="users to sample for --split user_subgraph")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--epochs",
+        type=int,
+        default=300,
+        help="most training epochs (early stopping may end sooner)",
+    )
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
+    p.add_argument("--k", type=int, default=20, help="length of the recommendation lists")
+    p.add_argument(
+        "--outputs",
+        help=f"outputs folder (default {settings.DEFAULT_OUTPUTS} or ${settings.OUTPUTS_ENV})",
+    )
     p.add_argument("--force", action="store_true", help="redo ingest and features even if cached")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_run)

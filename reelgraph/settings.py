@@ -56,3 +56,8 @@ def source(explicit: str | os.PathLike[str] | None = None) -> str | None:
     if explicit:
         return str(explicit)
     return os.environ.get(SOURCE_ENV) or None
+
+
+def checkpoints_dir(outputs: str | os.PathLike[str] | None = None) -> Path:
+    """Training checkpoints, keyed by split and configuration (so a failed run resumes)."""
+    return outputs_dir(outputs) / "checkpoints"

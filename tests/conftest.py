@@ -31,3 +31,20 @@ def write_dataset(folder: Path, **files: str) -> Path:
         name = stem.replace("_", "-") + ".csv"
         (folder / name).write_text(text)
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_graph(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The tiny preset ingested, split (random 0.8/0.1/0.1, seed 0), featurised, as a RatingGraph."""
+    from reelgraph.datasets import acquire
+    from reelgraph.features import build_features
+    from reelgraph.graph_build import build_graph
+    from reelgraph.ingest import ingest
+    from reelgraph.split import SplitParams, make_split
+
+    work = tmp_path_factory.mktemp("tiny-wh")
+    wh = work / "w.duckdb"
+    ingest(acquire("tiny", source=tiny_dir, cache_dir=work / "cache"), wh)
+    split = make_split(wh, SplitParams(seed=0))
+    build_features(wh, split.split_id)
+    return build_graph(wh, split.split_id)

@@ -54,12 +54,11 @@ def sql_text(layer: str, name: str) -> str:
 
 
 def run_sql_file(con: duckdb.DuckDBPyConnection, layer: str, name: str, **params: object) -> None:
-    """Execute one SQL file; `$name` parameters are bound by DuckDB, never formatted in."""
-    text = sql_text(layer, name)
-    if params:
-        con.execute(text, params)
-    else:
-        con.execute(text)
+    """Execute every statement of one SQL file; `$name` parameters are bound by DuckDB (never
+    formatted into the text), each statement getting the ones it uses."""
+    for statement in con.extract_statements(sql_text(layer, name)):
+        wanted = {k: params[k] for k in statement.named_parameters}
+        con.execute(statement.query, wanted) if wanted else con.execute(statement.query)
 
 
 def fetch_one(con: duckdb.DuckDBPyConnection, query: str, params: object = None) -> tuple | None:

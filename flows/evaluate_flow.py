@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from prefect import flow
+
+from reelgraph import settings
+from tasks.eval_tasks import evaluate_task
+
+
+@flow(name="evaluate", log_prints=True)
+def evaluate_flow(
+    run_id: str,
+    graph_path: str,
+    model_path: str,
+    warehouse: str | None = None,
+    outputs: str | None = None,
+    k_values: list[int] | None = None,
+    threshold: float = 4.0,
+    models: list[str] | None = None,
+    device: str = "auto",
+) -> dict:
+    """Full-catalogue ranking and rating metrics of GraphSAGE and the baselines on one split."""
+    run_dir = settings.outputs_dir(outputs) / "runs" / run_id
+    return evaluate_task(
+        str(settings.warehouse_path(warehouse)),
+        run_id,
+        str(run_dir),
+        graph_path,
+        model_path,
+        k_values,
+        threshold,
+        models,
+        device,
+    )

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from prefect import flow
+
+from reelgraph import runs, settings
+from tasks.model_tasks import train_task
+
+
+@flow(name="train", log_prints=True)
+def train_flow(
+    split_id: str,
+    warehouse: str | None = None,
+    outputs: str | None = None,
+    run_id: str | None = None,
+    epochs: int = 300,
+    lr: float = 0.005,
+    hidden: int = 64,
+    embed_dim: int = 32,
+    dropout: float = 0.1,
+    id_embeddings: bool = True,
+    rank_weight: float = 0.0,
+    device: str = "auto",
+    seed: int = 0,
+) -> dict:
+    """Train the 2-layer GraphSAGE rating model on a split whose features are built."""
+    run_id = run_id or runs.new_run_id()
+    out = settings.outputs_dir(outputs)
+    return train_task(
+        str(settings.warehouse_path(warehouse)),
+        split_id,
+        run_id,
+        str(out / "runs" / run_id),
+        str(settings.checkpoints_dir(outputs)),
+        {"epochs": epochs, "lr": lr, "rank_weight": rank_weight, "device": device, "seed": seed},
+        {
+            "hidden": hidden,
+            "embed_dim": embed_dim,
+            "dropout": dropout,
+            "id_embeddings": id_embeddings,
+        },
+    )

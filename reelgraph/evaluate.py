@@ -1,0 +1,238 @@
+"""One evaluation code path for every model: rating metrics on held-out pairs, full-catalogue
+ranking metrics @K, and catalogue-level metrics of the top-K lists.
+
+Protocol (stated so figures can be compared):
+- ranking: every movie of the catalogue is a candidate except the user's TRAIN movies; a
+  held-out movie is relevant when its rating >= `threshold` (4.0 by default); users without a
+  relevant held-out movie are skipped and counted. Precision divides by K even when fewer
+  candidates exist, recall by the number of relevant movies, MAP and NDCG normalise by
+  min(#relevant, K): the definitions of torch_geometric.metrics.LinkPred*.
+- coverage: share of the catalogue in at least one top-K list; novelty: mean self-information
+  -log2(share of train users who rated the movie) of recommended movies; personalization:
+  1 - mean overlap |A n B| / K over all pairs of users' lists; popularity_bias: mean popularity
+  percentile (0 = least, 1 = most rated in train) of recommended movies.
+- the reference report's figures, labelled: mse_scaled (MSE on ratings min-max scaled to
+  [0, 1]) and ndcg_ref, the mean over users of sklearn's ndcg_score of their own held-out
+  movies ranked by predicted rating (a random order scores above 0.9 there).
+
+Imports only torch / numpy (and scikit-learn for ndcg_ref).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from reelgraph.graph import RatingGraph
+from reelgraph.metrics import rating_metrics
+
+RANKING = ("precision", "recall", "ndcg", "map", "hit_rate")
+CATALOGUE = ("coverage", "novelty", "personalization", "popularity_bias")
+
+
+class Recommender(Protocol):
+    name: str
+
+    def score(self, users: torch.Tensor) -> torch.Tensor:
+        """(len(users), n_movies) scores, higher is better."""
+
+    def predict(self, users: torch.Tensor, movies: torch.Tensor) -> torch.Tensor | None:
+        """Predicted ratings in stars, or None for a model that only ranks."""
+
+
+@dataclasses.dataclass
+class Relevance:
+    """Each user's relevant held-out movies as CSR (indptr over users, movie indices)."""
+
+    indptr: np.ndarray
+    items: np.ndarray
+
+    @staticmethod
+    def from_edges(
+        users: np.ndarray, movies: np.ndarray, ratings: np.ndarray, n_users: int, threshold: float
+    ) -> Relevance:
+        keep = ratings >= threshold
+        u, m = users[keep], movies[keep]
+        order = np.lexsort((m, u))
+        indptr = np.searchsorted(u[order], np.arange(n_users + 1))
+        return Relevance(indptr, m[order])
+
+    def count(self, users: np.ndarray) -> np.ndarray:
+        return self.indptr[users + 1] - self.indptr[users]
+
+
+def hits_matrix(top: np.ndarray, users: np.ndarray, rel: Relevance) -> np.ndarray:
+    """(b, K) bool: is the movie at each rank relevant to that user?"""
+    out = np.zeros(top.shape, dtype=bool)
+    for row, u in enumerate(users):
+        items = rel.items[rel.indptr[u] : rel.indptr[u + 1]]
+        if items.size:
+            out[row] = np.isin(top[row], items)
+    return out
+
+
+def ranking_at_k(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> dict[str, np.ndarray]:
+    """Per-user metrics @k from a (b, >=k or fewer) hits matrix; rows with n_relevant = 0 give 0."""
+    h = hits[:, :k].astype(np.float64)
+    n_hits = h.sum(1)
+    ranks = np.arange(1, h.shape[1] + 1)
+    discount = 1.0 / np.log2(ranks + 1)
+    ideal = np.concatenate([[0.0], np.cumsum(1.0 / np.log2(np.arange(2, k + 2)))])
+    denom = np.minimum(n_relevant, k)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ndcg = np.where(denom > 0, (h * discount).sum(1) / ideal[denom], 0.0)
+        ap = np.where(denom > 0, (np.cumsum(h, 1) / ranks * h).sum(1) / np.maximum(denom, 1), 0.0)
+        recall = np.where(n_relevant > 0, n_hits / np.maximum(n_relevant, 1), 0.0)
+    return {
+        "precision": n_hits / k,
+        "recall": recall,
+        "ndcg": ndcg,
+        "map": ap,
+        "hit_rate": (n_hits > 0).astype(float),
+    }
+
+
+@dataclasses.dataclass
+class RankingAccumulator:
+    """Sums per-user ranking metrics and catalogue statistics over batches of top-K lists."""
+
+    k_values: tuple[int, ...]
+    n_movies: int
+    item_popularity: np.ndarray  # train ratings per movie
+    n_train_users: int
+    sums: dict[tuple[str, int], float] = dataclasses.field(default_factory=dict)
+    users_evaluated: int = 0
+    users_skipped: int = 0
+    list_counts: dict[int, np.ndarray] = dataclasses.field(default_factory=dict)
+    lists: dict[int, int] = dataclasses.field(default_factory=dict)
+
+    def add(self, users: np.ndarray, top: np.ndarray, rel: Relevance) -> None:
+        n_rel = rel.count(users)
+        has = n_rel > 0
+        self.users_evaluated += int(has.sum())
+        self.users_skipped += int((~has).sum())
+        hits = hits_matrix(top[has], users[has], rel)
+        for k in self.k_values:
+            for name, per_user in ranking_at_k(hits, n_rel[has], k).items():
+                self.sums[(name, k)] = self.sums.get((name, k), 0.0) + float(per_user.sum())
+            # Catalogue metrics describe what every user is shown, relevant items or not.
+            counts = self.list_counts.setdefault(k, np.zeros(self.n_movies, dtype=np.int64))
+            np.add.at(counts, top[:, :k].ravel(), 1)
+            self.lists[k] = self.lists.get(k, 0) + len(users)
+
+    def result(self) -> dict[tuple[str, int], float]:
+        out = {key: v / max(self.users_evaluated, 1) for key, v in self.sums.items()}
+        share = np.maximum(self.item_popularity, 1) / max(self.n_train_users, 1)
+        info = -np.log2(np.minimum(share, 1.0))
+        percentile = np.argsort(
+            np.argsort(self.item_popularity, kind="stable"), kind="stable"
+        ) / max(self.n_movies - 1, 1)
+        for k, counts in self.list_counts.items():
+            n_lists, shown = self.lists[k], counts.sum()
+            out[("coverage", k)] = float((counts > 0).mean())
+            out[("novelty", k)] = float((counts * info).sum() / max(shown, 1))
+            out[("popularity_bias", k)] = float((counts * percentile).sum() / max(shown, 1))
+            pairs = n_lists * (n_lists - 1) / 2
+            overlap = float((counts * (counts - 1) / 2).sum() / pairs / k) if pairs else 0.0
+            out[("personalization", k)] = 1.0 - overlap
+        return out
+
+
+def ndcg_ref(users: np.ndarray, truth: np.ndarray, pred: np.ndarray) -> float:
+    """The reference report's NDCG: sklearn's ndcg_score per user over their own held-out movies
+    (true ratings as gains, ranked by predicted rating), averaged over users with >= 2 of them.
+    Users with equally many held-out movies are scored in one call (sklearn needs equal rows)."""
+    from sklearn.metrics import ndcg_score
+
+    order = np.argsort(users, kind="stable")
+    u, t, p = users[order], truth[order], pred[order]
+    starts = np.flatnonzero(np.r_[True, u[1:] != u[:-1]])
+    lengths = np.diff(np.r_[starts, u.size])
+    total, n = 0.0, 0
+    for length in np.unique(lengths):
+        if length < 2:
+            continue
+        s = starts[lengths == length]
+        idx = s[:, None] + np.arange(length)[None, :]
+        total += ndcg_score(t[idx], p[idx]) * len(s)
+        n += len(s)
+    return total / n if n else float("nan")
+
+
+@dataclasses.dataclass
+class EvalResult:
+    model: str
+    part: str
+    metrics: dict[tuple[str, int | None], float]
+    users_evaluated: int
+    users_skipped: int
+    seconds: float
+
+    def rows(self) -> list[tuple[str, str, str, int | None, float]]:
+        return [
+            (self.model, self.part, name, k, float(v))
+            for (name, k), v in sorted(self.metrics.items(), key=lambda x: (x[0][0], x[0][1] or 0))
+        ]
+
+
+def evaluate(
+    rec: Recommender,
+    graph: RatingGraph,
+    part: str = "test",
+    k_values: Iterable[int] = (10, 20),
+    threshold: float = 4.0,
+    batch_size: int = 2048,
+    device: torch.device | str = "cpu",
+    progress: Callable[[int, int], None] | None = None,
+) -> EvalResult:
+    """Every user x every movie scored in batches (memory: batch_size x n_movies scores)."""
+    t0 = time.perf_counter()
+    k_values = tuple(sorted(set(int(k) for k in k_values)))
+    if not k_values or k_values[0] < 1:
+        raise ValueError(f"k values must be positive integers, got {k_values}")
+    device = torch.device(device)
+    tu, tm, _ = graph.part("train")
+    hu, hm, hr = (t.numpy() for t in graph.part(part))
+    rel = Relevance.from_edges(hu, hm, hr, graph.n_users, threshold)
+    popularity = np.bincount(tm.numpy(), minlength=graph.n_movies)
+    acc = RankingAccumulator(k_values, graph.n_movies, popularity, int(np.unique(tu.numpy()).size))
+    # Train movies of each user, to exclude from their candidates.
+    order = np.lexsort((tm.numpy(), tu.numpy()))
+    t_items = tm.numpy()[order]
+    t_ptr = np.searchsorted(tu.numpy()[order], np.arange(graph.n_users + 1))
+    users = np.flatnonzero(rel.count(np.arange(graph.n_users)) > 0)  # only users that can be scored
+    k_max = min(k_values[-1], graph.n_movies)
+    for start in range(0, users.size, batch_size):
+        batch = users[start : start + batch_size]
+        with torch.no_grad():
+            # A copy: scores may be a view (popularity's shared row) that masking must not touch.
+            scores = rec.score(torch.as_tensor(batch, device=device)).to(torch.float32, copy=True)
+            lens = t_ptr[batch + 1] - t_ptr[batch]
+            rows = torch.as_tensor(np.repeat(np.arange(batch.size), lens), device=device)
+            cols = torch.as_tensor(
+                np.concatenate([t_items[t_ptr[u] : t_ptr[u + 1]] for u in batch]),
+                device=device,
+                dtype=torch.long,
+            )
+            scores[rows, cols] = float("-inf")
+            top = torch.topk(scores, k_max, dim=1).indices.cpu().numpy()
+        acc.add(batch, top, rel)
+        if progress is not None:
+            progress(start + batch.size, users.size)
+    acc.users_skipped += graph.n_users - users.size
+    metrics: dict[tuple[str, int | None], float] = dict(acc.result())
+    with torch.no_grad():
+        pred = rec.predict(torch.as_tensor(hu, device=device), torch.as_tensor(hm, device=device))
+    if pred is not None:
+        p = pred.float().cpu().numpy()
+        for name, v in rating_metrics(p, hr).items():
+            metrics[(name, None)] = v
+        metrics[("ndcg_ref", None)] = ndcg_ref(hu, hr, p)
+    return EvalResult(
+        rec.name, part, metrics, acc.users_evaluated, acc.users_skipped, time.perf_counter() - t0
+    )

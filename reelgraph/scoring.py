@@ -1,0 +1,171 @@
+"""Scoring with a trained model: encode once, then full-catalogue top-K in batches, pair
+predictions, and inductive scoring of users the model never saw.
+
+Imports only torch / torch_geometric / numpy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from reelgraph.errors import ReelgraphError
+from reelgraph.graph import BipartiteAdjacency, RatingGraph, SparsePair
+from reelgraph.model import Encoded, GraphSAGERecommender, MessageGraph, message_graph
+from reelgraph.train import load_model, select_device
+
+
+class ScoringError(ReelgraphError):
+    pass
+
+
+@dataclasses.dataclass
+class TopK:
+    users: np.ndarray  # (b,)
+    movies: np.ndarray  # (b, k) movie indices, best first (worst first for least relevant)
+    scores: np.ndarray  # (b, k) ranking scores
+    ratings: np.ndarray  # (b, k) predicted ratings in stars
+
+
+@dataclasses.dataclass
+class NewUserScores:
+    scores: np.ndarray  # (n_movies,) ranking scores
+    ratings: np.ndarray  # (n_movies,) predicted ratings in stars
+
+
+@dataclasses.dataclass
+class Scorer:
+    """A trained model with its graph, encoded once over every train edge."""
+
+    model: GraphSAGERecommender
+    graph: RatingGraph
+    enc: Encoded
+    device: torch.device
+    train_csr: tuple[np.ndarray, np.ndarray]  # (indptr, movie_idx) of each user's train movies
+
+    @staticmethod
+    def load(model_path: str | Path, graph: RatingGraph, device: str = "auto") -> Scorer:
+        dev = select_device(device)
+        model, _ = load_model(model_path, dev)
+        return Scorer.from_model(model, graph, dev)
+
+    @staticmethod
+    @torch.no_grad()
+    def from_model(model: GraphSAGERecommender, graph: RatingGraph, device: torch.device) -> Scorer:
+        model.eval()
+        u, m, r = (t.to(device) for t in graph.part("train"))
+        adj = BipartiteAdjacency.build(u, m, graph.n_users, graph.n_movies)
+        dev = (r - model.cfg.global_mean) if model.cfg.rating_messages else None
+        enc = model.encode(
+            graph.x_user.to(device),
+            graph.x_movie.to(device),
+            message_graph(adj, None, dev),
+            keep_movie_states=True,
+        )
+        order = np.lexsort((m.cpu().numpy(), u.cpu().numpy()))
+        users_sorted = u.cpu().numpy()[order]
+        indptr = np.searchsorted(users_sorted, np.arange(graph.n_users + 1))
+        return Scorer(model, graph, enc, device, (indptr, m.cpu().numpy()[order]))
+
+    @torch.no_grad()
+    def predict(self, user_idx: np.ndarray, movie_idx: np.ndarray) -> np.ndarray:
+        """Predicted ratings in stars, clamped to [0.5, 5]."""
+        u = torch.as_tensor(user_idx, device=self.device, dtype=torch.long)
+        m = torch.as_tensor(movie_idx, device=self.device, dtype=torch.long)
+        return self.model.clamp(self.model.predict(self.enc, u, m)).cpu().numpy()
+
+    def train_items(self, user: int) -> np.ndarray:
+        indptr, items = self.train_csr
+        return items[indptr[user] : indptr[user + 1]]
+
+    @torch.no_grad()
+    def top_k(
+        self,
+        users: np.ndarray,
+        k: int,
+        exclude_train: bool = True,
+        largest: bool = True,
+        batch_size: int = 4096,
+    ) -> Iterator[TopK]:
+        """Top-K movies by ranking score, batch by batch, with their predicted ratings: memory
+        stays at batch_size x n_movies whatever the number of users. largest=False gives the
+        least relevant movies. A user's train movies are never candidates (exclude_train)."""
+        k = min(k, self.graph.n_movies)
+        indptr, items = self.train_csr
+        fill = float("-inf") if largest else float("inf")
+        for start in range(0, len(users), batch_size):
+            batch = np.asarray(users[start : start + batch_size])
+            b = torch.as_tensor(batch, device=self.device, dtype=torch.long)
+            scores = self.model.rank_all(self.enc, b)
+            if exclude_train:
+                lens = indptr[batch + 1] - indptr[batch]
+                rows = torch.as_tensor(np.repeat(np.arange(len(batch)), lens), device=self.device)
+                cols = (
+                    np.concatenate([items[indptr[x] : indptr[x + 1]] for x in batch])
+                    if lens.sum()
+                    else np.empty(0, np.int64)
+                )
+                scores[rows, torch.as_tensor(cols, device=self.device, dtype=torch.long)] = fill
+            top = torch.topk(scores, k, dim=1, largest=largest)
+            movies = top.indices
+            rating = self.model.clamp(
+                self.model.predict(self.enc, b.repeat_interleave(k), movies.reshape(-1))
+            ).reshape(movies.shape)
+            yield TopK(
+                batch,
+                movies.cpu().numpy(),
+                top.values.float().cpu().numpy(),
+                rating.float().cpu().numpy(),
+            )
+
+    @torch.no_grad()
+    def score_new_user(
+        self, movie_idx: np.ndarray, ratings: np.ndarray, user_features: np.ndarray | None = None
+    ) -> NewUserScores:
+        """Inductive scoring: ranking scores and predicted ratings of every movie for a user the model never saw,
+        from the movies they rated (and optional user features; zeros mean "an average user").
+        No retraining: the trained movie states of each layer are read as they are."""
+        movie_idx = np.asarray(movie_idx, dtype=np.int64)
+        ratings = np.asarray(ratings, dtype=np.float32)
+        if movie_idx.size == 0:
+            raise ScoringError("a new user needs at least one rating to be scored")
+        if movie_idx.min() < 0 or movie_idx.max() >= self.graph.n_movies:
+            raise ScoringError(f"movie index out of range 0..{self.graph.n_movies - 1}")
+        if ratings.shape != movie_idx.shape:
+            raise ScoringError("movie_idx and ratings must have the same length")
+        x = (
+            np.zeros((1, self.graph.x_user.shape[1]), np.float32)
+            if user_features is None
+            else np.asarray(user_features, np.float32).reshape(1, -1)
+        )
+        n = movie_idx.size
+        mean_w = torch.full((n,), 1.0 / n, device=self.device)
+        dev_w = mean_w * torch.as_tensor(ratings - self.model.cfg.global_mean, device=self.device)
+        crow = torch.tensor([0, n], device=self.device)
+        col = torch.as_tensor(movie_idx, device=self.device)
+        shape = (1, self.graph.n_movies)
+
+        def pair(w: torch.Tensor) -> SparsePair:  # no backward here: the transpose is never used
+            csr = torch.sparse_csr_tensor(crow, col, w, shape, check_invariants=False)
+            return SparsePair(csr, csr)
+
+        graph = MessageGraph(to_movie=None, to_user=pair(mean_w), to_user_dev=pair(dev_w))  # type: ignore[arg-type]
+        z, b, y = self.model.encode_new_users(
+            torch.as_tensor(x, device=self.device), graph, self.enc.movie_states
+        )
+        ratings = (
+            z @ self.enc.z_movie.T
+            + self.enc.b_movie[None, :]
+            + b[:, None]
+            + self.model.cfg.global_mean
+        )
+        rank = (
+            y @ self.enc.y_movie.T + self.enc.c_movie[None, :]
+            if self.model.cfg.rank_head
+            else ratings
+        )
+        return NewUserScores(rank[0].cpu().numpy(), self.model.clamp(ratings[0]).cpu().numpy())

@@ -1,0 +1,372 @@
+"""Full-batch training of the GraphSAGE rating model, with checkpoints and exact resume.
+
+Each epoch splits the TRAIN edges at random into message edges (they build the adjacency) and
+supervision edges (the loss is computed on them), as PyG's RandomLinkSplit does with a
+disjoint train ratio: an edge never carries its own label through a message, which is also
+the situation at validation/test time, when every train edge passes messages and the scored
+edges are absent from the graph.
+
+Determinism: every random draw of epoch e comes from seeds derived from (seed, e), so a run
+resumed from a checkpoint after epoch e repeats the uninterrupted run exactly on CPU.
+
+Imports only torch / torch_geometric / numpy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from reelgraph.errors import ReelgraphError
+from reelgraph.graph import BipartiteAdjacency, RatingGraph
+from reelgraph.metrics import rating_metrics
+from reelgraph.model import GraphSAGERecommender, ModelConfig, message_graph
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT = "checkpoint.pt"
+MODEL = "model.pt"
+
+
+class TrainingError(ReelgraphError):
+    pass
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    epochs: int = 300
+    lr: float = 0.005
+    weight_decay: float = 0.05
+    message_fraction: float = 0.75  # share of train edges passing messages in each epoch
+    rank_weight: float = 1.0  # weight of the pairwise (BPR) ranking term beside the MSE
+    rank_threshold: float = 0.5  # supervision edges rated at least this are BPR positives (all)
+    rank_negatives: int = 4  # random negative movies per positive
+    rank_on: str = "supervision"  # BPR positives: "supervision" edges only, or "all" train edges
+    patience: int = 50  # epochs without a better validation RMSE before stopping
+    min_delta: float = 1e-4
+    eval_every: int = 1
+    checkpoint_every: int = 10
+    log_every: int = 10
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    amp: bool = True  # bf16 autocast for the dense layers on CUDA (sparse products stay fp32)
+
+
+@dataclasses.dataclass
+class TrainResult:
+    model_path: str
+    best_epoch: int
+    epochs_run: int
+    stopped_early: bool
+    resumed_from_epoch: int | None
+    history: list[dict]
+    metrics: dict[str, dict[str, float]]  # part -> {rmse, mae, mse_scaled}
+    seconds: float
+    seconds_per_epoch: float
+    device: str
+
+
+def keep_freed_memory() -> bool:
+    """Ask glibc to keep freed memory for reuse instead of unmapping it.
+
+    Every epoch allocates the same few large tensors (millions of edges x hidden). By default
+    glibc serves each from a fresh mmap and unmaps it on free, so every epoch pays first-touch
+    page faults again; on the 25m graph in a VM that was a third of the epoch. Returns whether
+    the setting was applied (only on glibc)."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return False
+    try:
+        libc = ctypes.CDLL(name)
+        m_trim_threshold, m_mmap_max = -1, -4
+        return bool(libc.mallopt(m_mmap_max, 0)) and bool(
+            libc.mallopt(m_trim_threshold, 2**30 * 64)
+        )
+    except (OSError, AttributeError):
+        return False
+
+
+def select_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise TrainingError(
+            f"device {name!r} requested but CUDA is not available here; use --device cpu or auto"
+        )
+    return device
+
+
+def default_model_config(graph: RatingGraph, **overrides: object) -> ModelConfig:
+    _, _, r = graph.part("train")
+    return ModelConfig(
+        n_users=graph.n_users,
+        n_movies=graph.n_movies,
+        user_in=graph.x_user.shape[1],
+        movie_in=graph.x_movie.shape[1],
+        global_mean=float(r.double().mean()),
+        **overrides,  # type: ignore[arg-type]
+    )
+
+
+def train(
+    graph: RatingGraph,
+    out_dir: str | Path,
+    cfg: TrainConfig | None = None,
+    model_cfg: ModelConfig | None = None,
+    resume: bool = True,
+    progress: Callable[[dict], None] | None = None,
+    stop_after_epoch: int | None = None,
+) -> TrainResult:
+    """Train, early-stopping on validation RMSE; writes out_dir/model.pt (best weights + config).
+
+    stop_after_epoch simulates a crash (raises after that epoch's checkpoint) for resume tests.
+    """
+    cfg = cfg or TrainConfig()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    device = select_device(cfg.device)
+    if device.type == "cpu":
+        keep_freed_memory()
+    model_cfg = model_cfg or default_model_config(graph)
+    torch.manual_seed(cfg.seed)
+    model = GraphSAGERecommender(model_cfg).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+    t_user, t_movie, t_rating = (t.to(device) for t in graph.part("train"))
+    v_user, v_movie, v_rating = (t.to(device) for t in graph.part("val"))
+    x_user, x_movie = graph.x_user.to(device), graph.x_movie.to(device)
+    adj = BipartiteAdjacency.build(t_user, t_movie, graph.n_users, graph.n_movies)
+    deviation = (t_rating - model_cfg.global_mean) if model_cfg.rating_messages else None
+    full_graph = message_graph(adj, None, deviation)  # every train edge passes messages
+
+    state = _TrainState()
+    resumed_from = None
+    ckpt_path = out / CHECKPOINT
+    if resume and ckpt_path.exists():
+        ckpt = torch.load(ckpt_path, weights_only=True, map_location=device)
+        if ckpt["config"] == dataclasses.asdict(model_cfg) and ckpt["train_config"] == _resumable(
+            cfg
+        ):
+            model.load_state_dict(ckpt["model"])
+            opt.load_state_dict(ckpt["optimizer"])
+            state = _TrainState.from_checkpoint(ckpt)
+            resumed_from = state.epoch
+            log.info("resuming from %s after epoch %d", ckpt_path, state.epoch)
+        else:
+            log.warning("checkpoint %s is from another configuration; starting afresh", ckpt_path)
+
+    use_amp = cfg.amp and device.type == "cuda"
+    t0 = time.perf_counter()
+    epochs_this_run = 0
+    for epoch in range(state.epoch + 1, cfg.epochs + 1):
+        if state.bad_epochs >= cfg.patience:
+            break
+        torch.manual_seed(cfg.seed * 1_000_003 + epoch)  # dropout and sampling of this epoch
+        gen = torch.Generator(device=device).manual_seed(cfg.seed * 1_000_003 + epoch)
+        model.train()
+        keep = torch.rand(t_user.numel(), generator=gen, device=device) < cfg.message_fraction
+        sup = ~keep
+        with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_amp):
+            enc = model.encode(x_user, x_movie, message_graph(adj, keep, deviation))
+            pred = model.predict(enc, t_user[sup], t_movie[sup]).float()
+            loss = torch.mean((pred - t_rating[sup]) ** 2)
+            if cfg.rank_weight > 0:
+                src = sup if cfg.rank_on == "supervision" else slice(None)
+                loss = loss + cfg.rank_weight * _bpr(
+                    model, enc, t_user[src], t_movie[src], t_rating[src], cfg, gen
+                )
+        if not torch.isfinite(loss):
+            raise TrainingError(
+                f"epoch {epoch}: training loss is {loss.item()} (not finite); lower --lr (now {cfg.lr}) "
+                f"or check the features for extreme values"
+            )
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        epochs_this_run += 1
+
+        row = {
+            "epoch": epoch,
+            "train_loss": float(loss.detach()),
+            "train_rmse": float(torch.sqrt(torch.mean((pred.detach() - t_rating[sup]) ** 2))),
+        }
+        if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
+            val = _evaluate(model, x_user, x_movie, full_graph, v_user, v_movie, v_rating, use_amp)
+            row["val_rmse"] = val["rmse"]
+            if val["rmse"] < state.best_val - cfg.min_delta:
+                state.best_val, state.best_epoch, state.bad_epochs = val["rmse"], epoch, 0
+                state.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            else:
+                state.bad_epochs += cfg.eval_every
+        state.history.append(row)
+        state.epoch = epoch
+        if epoch % cfg.log_every == 0 or epoch == 1:
+            log.info(
+                "epoch %d: train loss %.4f, val RMSE %s",
+                epoch,
+                row["train_loss"],
+                f"{row.get('val_rmse', float('nan')):.4f}",
+            )
+            if progress is not None:
+                progress(
+                    {
+                        **row,
+                        "epochs": cfg.epochs,
+                        "best_val_rmse": state.best_val,
+                        "best_epoch": state.best_epoch,
+                    }
+                )
+        if epoch % cfg.checkpoint_every == 0:
+            _save_checkpoint(ckpt_path, model, opt, model_cfg, cfg, state)
+        if stop_after_epoch is not None and epoch >= stop_after_epoch:
+            _save_checkpoint(ckpt_path, model, opt, model_cfg, cfg, state)
+            raise KeyboardInterrupt(f"simulated crash after epoch {epoch}")
+    seconds = time.perf_counter() - t0
+
+    if state.best_state is None:
+        raise TrainingError("no validation evaluation happened; raise --epochs or lower eval_every")
+    model.load_state_dict(state.best_state)
+    metrics = {}
+    for part in ("train", "val", "test"):
+        u, m, r = (t.to(device) for t in graph.part(part))
+        metrics[part] = (
+            _evaluate(model, x_user, x_movie, full_graph, u, m, r, use_amp) if u.numel() else {}
+        )
+    model_path = out / MODEL
+    save_model(model_path, model, model_cfg, cfg, metrics, state.history, state.best_epoch)
+    _save_checkpoint(ckpt_path, model, opt, model_cfg, cfg, state)
+    return TrainResult(
+        model_path=str(model_path),
+        best_epoch=state.best_epoch,
+        epochs_run=state.epoch,
+        stopped_early=state.epoch < cfg.epochs,
+        resumed_from_epoch=resumed_from,
+        history=state.history,
+        metrics=metrics,
+        seconds=seconds,
+        seconds_per_epoch=seconds / max(epochs_this_run, 1),
+        device=str(device),
+    )
+
+
+@dataclasses.dataclass
+class _TrainState:
+    epoch: int = 0
+    best_val: float = math.inf
+    best_epoch: int = 0
+    bad_epochs: int = 0
+    best_state: dict | None = None
+    history: list[dict] = dataclasses.field(default_factory=list)
+
+    @staticmethod
+    def from_checkpoint(ckpt: dict) -> _TrainState:
+        return _TrainState(
+            ckpt["epoch"],
+            ckpt["best_val"],
+            ckpt["best_epoch"],
+            ckpt["bad_epochs"],
+            ckpt["best_state"],
+            list(ckpt["history"]),
+        )
+
+
+def _resumable(cfg: TrainConfig) -> dict:
+    # How often we log or checkpoint does not change the result, so it may differ on resume.
+    d = dataclasses.asdict(cfg)
+    for k in ("log_every", "checkpoint_every", "device"):
+        d.pop(k)
+    return d
+
+
+def _save_checkpoint(
+    path: Path, model, opt, model_cfg: ModelConfig, cfg: TrainConfig, s: _TrainState
+) -> None:  # noqa: ANN001
+    tmp = path.with_suffix(".tmp")
+    torch.save(
+        {
+            "model": model.state_dict(),
+            "optimizer": opt.state_dict(),
+            "config": dataclasses.asdict(model_cfg),
+            "train_config": _resumable(cfg),
+            "epoch": s.epoch,
+            "best_val": s.best_val,
+            "best_epoch": s.best_epoch,
+            "bad_epochs": s.bad_epochs,
+            "best_state": s.best_state,
+            "history": s.history,
+        },
+        tmp,
+    )
+    tmp.replace(path)  # a crash mid-write never leaves a torn checkpoint
+
+
+def save_model(
+    path: Path,
+    model,
+    model_cfg: ModelConfig,
+    cfg: TrainConfig,
+    metrics: dict,
+    history: list[dict],
+    best_epoch: int,
+) -> None:  # noqa: ANN001
+    tmp = path.with_suffix(".tmp")
+    torch.save(
+        {
+            "state_dict": model.state_dict(),
+            "config": dataclasses.asdict(model_cfg),
+            "train_config": dataclasses.asdict(cfg),
+            "metrics": metrics,
+            "history": history,
+            "best_epoch": best_epoch,
+        },
+        tmp,
+    )
+    tmp.replace(path)
+
+
+def load_model(
+    path: str | Path, device: str | torch.device = "cpu"
+) -> tuple[GraphSAGERecommender, dict]:
+    """The model and the rest of the file (config, metrics, history): plain tensors, weights_only."""
+    d = torch.load(path, weights_only=True, map_location=device)
+    model = GraphSAGERecommender(ModelConfig(**d["config"])).to(device)
+    model.load_state_dict(d["state_dict"])
+    model.eval()
+    return model, d
+
+
+@torch.no_grad()
+def _evaluate(
+    model, x_user, x_movie, graph, users, movies, ratings, use_amp: bool
+) -> dict[str, float]:  # noqa: ANN001
+    model.eval()
+    with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_amp):
+        enc = model.encode(x_user, x_movie, graph)
+        pred = model.clamp(model.predict(enc, users, movies).float())
+    return rating_metrics(pred.cpu().numpy(), ratings.cpu().numpy())
+
+
+def _bpr(model, enc, users, movies, ratings, cfg: TrainConfig, gen) -> torch.Tensor:  # noqa: ANN001
+    pos = ratings >= cfg.rank_threshold
+    if not bool(pos.any()):
+        return torch.zeros((), device=ratings.device)
+    u, m = users[pos].repeat(cfg.rank_negatives), movies[pos].repeat(cfg.rank_negatives)
+    neg = torch.randint(0, model.cfg.n_movies, (u.numel(),), generator=gen, device=u.device)
+    diff = model.rank_pairs(enc, u, m) - model.rank_pairs(enc, u, neg)
+    return torch.nn.functional.softplus(-diff).mean()
+
+
+def history_arrays(history: list[dict]) -> dict[str, np.ndarray]:
+    keys = sorted({k for row in history for k in row})
+    return {k: np.array([row.get(k, np.nan) for row in history], dtype=float) for k in keys}
