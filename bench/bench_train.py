@@ -59,6 +59,25 @@ print({{'s_per_epoch': round(r.seconds_per_epoch, 2), 'train_s': round(r.seconds
 """,
             )
         )
+    last = f"bench/results/work/train-h{args.hidden[-1]}/model.pt"
+    stages.append(
+        run_stage(
+            f"full-catalogue top-20 for every user (hidden {args.hidden[-1]} model)",
+            f"""
+import time, numpy as np, torch
+from reelgraph.graph import RatingGraph
+from reelgraph.scoring import Scorer
+g = RatingGraph.load({GRAPH!r})
+t = time.perf_counter()
+s = Scorer.load({last!r}, g, device='cpu')
+t_enc = time.perf_counter() - t
+n = 0
+for top in s.top_k(np.arange(g.n_users), k=20, batch_size=4096):
+    n += len(top.users)
+print({{'users': n, 'encode_s': round(t_enc, 2), 'total_s': round(time.perf_counter() - t, 2)}})
+""",
+        )
+    )
     if not args.skip_pyg:
         stages.append(
             run_stage(

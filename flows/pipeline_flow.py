@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+import datetime as dt
+import time
 from typing import Literal
 
-from prefect import flow
+from prefect import flow, runtime
 
 from flows.evaluate_flow import evaluate_flow
 from flows.features_flow import features_flow
 from flows.ingest_flow import ingest_flow
+from flows.publish_flow import publish_flow
 from flows.train_flow import train_flow
 from reelgraph import runs
 
@@ -31,12 +34,28 @@ def pipeline_flow(
     device: str = "auto",
     k: int = 20,
     baselines: list[str] | None = None,
+    retention: int = 5,
     force: bool = False,
 ) -> dict:
-    """The whole job, top to bottom: acquire -> ingest -> split -> features -> train -> evaluate."""
+    """The whole job, top to bottom: acquire -> ingest -> split -> features -> train ->
+    evaluate -> publish -> figures. Every stage is also a flow of its own."""
     run_id = runs.new_run_id()
-    ingested = ingest_flow(dataset=dataset, source=source, warehouse=warehouse, force=force)
-    feats = features_flow(
+    started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    params = {name: value for name, value in locals().items() if name not in ("run_id", "started")}
+    timings: dict[str, float] = {}
+
+    def timed(stage: str, fn, **kw):  # noqa: ANN001, ANN202
+        t = time.perf_counter()
+        out = fn(**kw)
+        timings[stage] = round(time.perf_counter() - t, 2)
+        return out
+
+    ingested = timed(
+        "ingest", ingest_flow, dataset=dataset, source=source, warehouse=warehouse, force=force
+    )
+    feats = timed(
+        "split+features",
+        features_flow,
         warehouse=warehouse,
         protocol=split,
         val_fraction=val_fraction,
@@ -45,7 +64,9 @@ def pipeline_flow(
         n_users=n_users,
         force=force,
     )
-    trained = train_flow(
+    trained = timed(
+        "train",
+        train_flow,
         split_id=feats["split"]["split_id"],
         warehouse=warehouse,
         outputs=outputs,
@@ -59,7 +80,9 @@ def pipeline_flow(
         device=device,
         seed=seed,
     )
-    evaluated = evaluate_flow(
+    evaluated = timed(
+        "evaluate",
+        evaluate_flow,
         run_id=run_id,
         graph_path=trained["graph_path"],
         model_path=trained["model_path"],
@@ -69,4 +92,38 @@ def pipeline_flow(
         models=baselines,
         device=device,
     )
-    return {"run_id": run_id, "ingest": ingested, **feats, "train": trained, "evaluate": evaluated}
+    record = {
+        "run_id": run_id,
+        "dataset": dataset,
+        "data_checksum": ingested["data_checksum"],
+        "split_id": feats["split"]["split_id"],
+        "params": {**params, "graph_path": trained["graph_path"]},
+        "seed": seed,
+        "device": trained["device"],
+        "timings": timings,
+        "started_at": started.isoformat(),
+        "flow_run_id": str(runtime.flow_run.id or ""),
+    }
+    published = timed(
+        "publish+figures",
+        publish_flow,
+        record=record,
+        graph_path=trained["graph_path"],
+        model_path=trained["model_path"],
+        split=feats["split"],
+        train=trained,
+        warehouse=warehouse,
+        outputs=outputs,
+        k=k,
+        retention=retention,
+        device=device,
+    )
+    return {
+        "run_id": run_id,
+        "ingest": ingested,
+        **feats,
+        "train": trained,
+        "evaluate": evaluated,
+        "publish": published,
+        "timings": timings,
+    }

@@ -245,7 +245,9 @@ class LightGCNBaseline:
         deg = torch.bincount(src, minlength=n).float().clamp(min=1)
         w = deg[src].rsqrt() * deg[dst].rsqrt()
         self.adj = (
-            torch.sparse_coo_tensor(torch.stack([dst, src]), w, (n, n)).coalesce().to_sparse_csr()
+            torch.sparse_coo_tensor(torch.stack([dst, src]), w, (n, n), check_invariants=False)
+            .coalesce()
+            .to_sparse_csr()
         )
         opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
         gen = torch.Generator().manual_seed(cfg.seed)

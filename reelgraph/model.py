@@ -126,7 +126,10 @@ class GraphSAGERecommender(nn.Module):
     ) -> Encoded:
         h_u, h_m = self.user_proj(x_user), self.movie_proj(x_movie)
         if self.cfg.id_embeddings:
-            h_u, h_m = h_u + self.user_emb.weight, h_m + self.movie_emb.weight
+            emb = self.user_emb.weight
+            if x_user.shape[0] > emb.shape[0]:  # users added after training have no id embedding
+                emb = torch.cat([emb, emb.new_zeros(x_user.shape[0] - emb.shape[0], emb.shape[1])])
+            h_u, h_m = h_u + emb, h_m + self.movie_emb.weight
         movie_states = [h_m]
         for layer in range(2):
             # Both directions read the previous layer's states (a synchronous update).

@@ -22,7 +22,6 @@ import math
 from pathlib import Path
 
 import numpy as np
-import polars as pl
 
 GENRES: tuple[str, ...] = (
     "Action",
@@ -439,6 +438,8 @@ def _user_counts(p: Preset, rng: np.random.Generator) -> np.ndarray:
 
 
 def _write_movies(p: Preset, w: _World, rng: np.random.Generator, path: Path) -> int:
+    import polars as pl  # only the CSV writers need it; the GPU machine has none
+
     n = p.n_movies
     years = np.clip(np.round(rng.normal(1995, 18, n)), 1902, 2019).astype(int)
     first = rng.integers(0, len(_TITLE_WORDS), n)
@@ -465,6 +466,8 @@ def _write_movies(p: Preset, w: _World, rng: np.random.Generator, path: Path) ->
 
 
 def _write_links(p: Preset, w: _World, rng: np.random.Generator, path: Path) -> int:
+    import polars as pl  # only the CSV writers need it; the GPU machine has none
+
     imdb = rng.choice(np.arange(1, 9_999_999), size=p.n_movies, replace=False)
     tmdb = rng.choice(np.arange(1, 999_999), size=p.n_movies, replace=False).astype(float)
     tmdb[rng.random(p.n_movies) < 0.002] = np.nan  # a few movies lack a tmdb id
@@ -480,6 +483,8 @@ def _write_links(p: Preset, w: _World, rng: np.random.Generator, path: Path) -> 
 
 
 def _write_ratings(p: Preset, w: _World, rng: np.random.Generator, path: Path) -> int:
+    import polars as pl  # only the CSV writers need it; the GPU machine has none
+
     written = 0
     with open(path, "wb") as fh:
         fh.write(b"userId,movieId,rating,timestamp\n")
@@ -620,6 +625,8 @@ def _tag_home_genre(n_tags: int) -> np.ndarray:
 def _write_tags(
     p: Preset, w: _World, rng: np.random.Generator, names: list[str], path: Path
 ) -> int:
+    import polars as pl  # only the CSV writers need it; the GPU machine has none
+
     n = p.n_tags
     user_weight = w.user_counts / w.user_counts.sum()
     users = rng.choice(p.n_users, size=n, p=user_weight)
@@ -647,12 +654,16 @@ def _write_tags(
 
 
 def _write_genome_tags(p: Preset, names: list[str], path: Path) -> int:
+    import polars as pl  # only the CSV writers need it; the GPU machine has none
+
     df = pl.DataFrame({"tagId": np.arange(1, p.genome_tags + 1), "tag": names[: p.genome_tags]})
     df.write_csv(path)
     return df.height
 
 
 def _write_genome_scores(p: Preset, w: _World, rng: np.random.Generator, path: Path) -> int:
+    import polars as pl  # only the CSV writers need it; the GPU machine has none
+
     # The genome covers the most popular movies, as in MovieLens.
     movies = np.sort(np.argsort(-w.popularity, kind="stable")[: p.genome_movies])
     home = _tag_home_genre(p.genome_tags)

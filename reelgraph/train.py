@@ -49,6 +49,9 @@ class TrainConfig:
     rank_threshold: float = 0.5  # supervision edges rated at least this are BPR positives (all)
     rank_negatives: int = 4  # random negative movies per positive
     rank_on: str = "supervision"  # BPR positives: "supervision" edges only, or "all" train edges
+    rank_max_pairs: int = (
+        1_000_000  # cap on BPR pairs per epoch: bounds memory on 25M-rating graphs
+    )
     patience: int = 50  # epochs without a better validation RMSE before stopping
     min_delta: float = 1e-4
     eval_every: int = 1
@@ -361,7 +364,12 @@ def _bpr(model, enc, users, movies, ratings, cfg: TrainConfig, gen) -> torch.Ten
     pos = ratings >= cfg.rank_threshold
     if not bool(pos.any()):
         return torch.zeros((), device=ratings.device)
-    u, m = users[pos].repeat(cfg.rank_negatives), movies[pos].repeat(cfg.rank_negatives)
+    u, m = users[pos], movies[pos]
+    max_pos = max(cfg.rank_max_pairs // cfg.rank_negatives, 1)
+    if u.numel() > max_pos:  # a random subset of positives, drawn from this epoch's generator
+        pick = torch.randperm(u.numel(), generator=gen, device=u.device)[:max_pos]
+        u, m = u[pick], m[pick]
+    u, m = u.repeat(cfg.rank_negatives), m.repeat(cfg.rank_negatives)
     neg = torch.randint(0, model.cfg.n_movies, (u.numel(),), generator=gen, device=u.device)
     diff = model.rank_pairs(enc, u, m) - model.rank_pairs(enc, u, neg)
     return torch.nn.functional.softplus(-diff).mean()

@@ -34,8 +34,8 @@ def write_dataset(folder: Path, **files: str) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_graph(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory):
-    """The tiny preset ingested, split (random 0.8/0.1/0.1, seed 0), featurised, as a RatingGraph."""
+def tiny_env(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The tiny preset ingested, split (random 0.8/0.1/0.1, seed 0) and featurised; its graph."""
     from reelgraph.datasets import acquire
     from reelgraph.features import build_features
     from reelgraph.graph_build import build_graph
@@ -44,7 +44,32 @@ def tiny_graph(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory):
 
     work = tmp_path_factory.mktemp("tiny-wh")
     wh = work / "w.duckdb"
-    ingest(acquire("tiny", source=tiny_dir, cache_dir=work / "cache"), wh)
+    manifest = acquire("tiny", source=tiny_dir, cache_dir=work / "cache")
+    ingest(manifest, wh)
     split = make_split(wh, SplitParams(seed=0))
     build_features(wh, split.split_id)
-    return build_graph(wh, split.split_id)
+    graph = build_graph(wh, split.split_id)
+    graph_path = work / "graph.pt"
+    graph.save(graph_path)
+    return {
+        "warehouse": wh,
+        "split": split,
+        "graph": graph,
+        "graph_path": graph_path,
+        "checksum": manifest.checksum,
+        "work": work,
+    }
+
+
+@pytest.fixture(scope="session")
+def tiny_graph(tiny_env: dict):
+    return tiny_env["graph"]
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_env: dict) -> Path:
+    """A GraphSAGE trained briefly on the tiny graph."""
+    from reelgraph.train import TrainConfig, train
+
+    cfg = TrainConfig(epochs=15, lr=0.01, patience=100, log_every=100)
+    return Path(train(tiny_env["graph"], tiny_env["work"] / "model", cfg).model_path)

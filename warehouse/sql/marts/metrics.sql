@@ -14,3 +14,4 @@ COMMENT ON COLUMN marts.metrics.model IS 'graphsage, or a baseline: global_mean,
 COMMENT ON COLUMN marts.metrics.split IS 'The part evaluated: val or test.';
 COMMENT ON COLUMN marts.metrics.metric IS 'rmse, mae (stars); mse_scaled, ndcg_ref (the reference report''s figures); precision, recall, ndcg, map, hit_rate (full catalogue @k); coverage, novelty, personalization, popularity_bias.';
 COMMENT ON COLUMN marts.metrics.k IS 'Cut-off of the ranking metrics; NULL for rating metrics.';
+COMMENT ON COLUMN marts.metrics.value IS 'The figure: stars for rmse/mae, a share in [0, 1] for most ranking metrics, bits for novelty.';

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from prefect import flow
+
+from reelgraph import settings
+from tasks.publish_tasks import figures_task, publish_task
+
+
+@flow(name="publish", log_prints=True)
+def publish_flow(
+    record: dict,
+    graph_path: str,
+    model_path: str,
+    split: dict,
+    train: dict,
+    warehouse: str | None = None,
+    outputs: str | None = None,
+    k: int = 20,
+    retention: int = 5,
+    device: str = "auto",
+) -> dict:
+    """Publish a trained and evaluated run: marts + *_latest switch, then figures and model card."""
+    wh = str(settings.warehouse_path(warehouse))
+    run_dir = str(settings.outputs_dir(outputs) / "runs" / record["run_id"])
+    published = publish_task(wh, record, graph_path, model_path, run_dir, k, retention, device)
+    figs = figures_task(
+        wh,
+        record["run_id"],
+        run_dir,
+        graph_path,
+        model_path,
+        record["dataset"],
+        split,
+        train,
+        record["seed"],
+    )
+    return {**published, **figs, "run_dir": run_dir}

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import datetime as dt
+
+from prefect import flow, runtime
+
+from flows.ingest_flow import ingest_flow
+from reelgraph import runs, settings
+from tasks.publish_tasks import publish_task
+from tasks.refresh_tasks import refresh_graph_task
+
+
+@flow(name="refresh", log_prints=True)
+def refresh_flow(
+    dataset: str = "ml-latest-small",
+    source: str | None = None,
+    warehouse: str | None = None,
+    outputs: str | None = None,
+    k: int = 20,
+    retention: int = 5,
+    device: str = "auto",
+) -> dict:
+    """Ingest new ratings, then re-score every user with the latest model, inductively (no
+    retraining), and publish that as a new version of the dataset's marts."""
+    started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    wh, out = str(settings.warehouse_path(warehouse)), settings.outputs_dir(outputs)
+    ingested = ingest_flow(dataset=dataset, source=source, warehouse=warehouse)
+    run_id = runs.new_run_id()
+    base = refresh_graph_task(wh, str(out), run_id, dataset)
+    record = {
+        "run_id": run_id,
+        "dataset": dataset,
+        "data_checksum": ingested["data_checksum"],
+        "split_id": base["split_id"],
+        "params": {
+            "refresh_of": base["base_run_id"],
+            "k": k,
+            "graph_path": base["graph_path"],
+            **base["stats"],
+        },
+        "seed": base["seed"],
+        "device": device,
+        "timings": {},
+        "started_at": started.isoformat(),
+        "flow_run_id": str(runtime.flow_run.id or ""),
+    }
+    published = publish_task(
+        wh,
+        record,
+        base["graph_path"],
+        base["model_path"],
+        str(out / "runs" / run_id),
+        k,
+        retention,
+        device,
+    )
+    return {
+        "run_id": run_id,
+        "refresh_of": base["base_run_id"],
+        **base["stats"],
+        "publish": published,
+    }

@@ -1,0 +1,1 @@
+"""reelgraph web explorer (see app.py)."""

@@ -1,0 +1,152 @@
+// reelgraph explorer: plain JS over the /api endpoints.
+const $ = (id) => document.getElementById(id);
+const myRatings = new Map();
+
+async function api(path, options) {
+  const res = await fetch(path, options);
+  const body = await res.json().catch(() => ({}));
+  if (!res.ok) throw new Error(typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail));
+  return body;
+}
+const run = () => $("run").value;
+const fmt = (x) => (x === null || x === undefined ? "" : typeof x === "number" ? x.toFixed(3) : x);
+
+function fillTable(id, rows, cols) {
+  const tbody = $(id).querySelector("tbody");
+  tbody.innerHTML = "";
+  for (const r of rows) {
+    const tr = document.createElement("tr");
+    for (const c of cols) {
+      const td = document.createElement("td");
+      td.textContent = fmt(r[c]);
+      if (typeof r[c] === "number") td.className = "num";
+      tr.appendChild(td);
+    }
+    tbody.appendChild(tr);
+  }
+}
+
+function drawGraph(user, items) {
+  const svg = $("graph"), w = 760, h = 420, cx = w / 2, cy = h / 2;
+  svg.innerHTML = "";
+  const ns = "http://www.w3.org/2000/svg";
+  const add = (tag, attrs, text) => {
+    const el = document.createElementNS(ns, tag);
+    for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
+    if (text) el.textContent = text;
+    svg.appendChild(el);
+    return el;
+  };
+  const because = new Map();
+  items.forEach((it, i) => {
+    const a = (2 * Math.PI * i) / items.length;
+    const x = cx + 130 * Math.cos(a), y = cy + 130 * Math.sin(a);
+    add("line", { x1: cx, y1: cy, x2: x, y2: y, stroke: "#1f77b4", "stroke-width": it.predicted_rating });
+    if (it.because_movie_id) {
+      if (!because.has(it.because_movie_id)) {
+        const b = 2 * Math.PI * because.size / 8 + 0.3;
+        because.set(it.because_movie_id, { x: cx + 195 * Math.cos(b), y: cy + 185 * Math.sin(b), title: it.because_title });
+      }
+      const b = because.get(it.because_movie_id);
+      add("line", { x1: x, y1: y, x2: b.x, y2: b.y, stroke: "#999", "stroke-dasharray": "4 3" });
+    }
+    add("circle", { cx: x, cy: y, r: 7, fill: "#1f77b4" });
+    add("text", { x: x + 9, y: y + 3 }, it.title.slice(0, 28));
+  });
+  for (const b of because.values()) {
+    add("circle", { cx: b.x, cy: b.y, r: 6, fill: "#2ca02c" });
+    add("text", { x: b.x + 8, y: b.y - 6, fill: "#2ca02c" }, "liked: " + (b.title || "").slice(0, 24));
+  }
+  add("circle", { cx, cy, r: 12, fill: "#d62728" });
+  add("text", { x: cx - 18, y: cy + 26 }, "user " + user);
+}
+
+async function recommend() {
+  $("error").textContent = "";
+  const params = new URLSearchParams({ user: $("user").value.trim(), k: $("k").value, run: run() });
+  const genres = [...$("genres").selectedOptions].map((o) => o.value);
+  if (genres.length) params.set("genres", genres.join(","));
+  const yf = $("year-from").value.trim(), yt = $("year-to").value.trim();
+  if (yf || yt) params.set("years", `${yf}:${yt}`);
+  if ($("min-score").value.trim()) params.set("min_score", $("min-score").value.trim());
+  try {
+    const top = await api("/api/recommend?" + params);
+    params.set("least", "true");
+    const least = await api("/api/recommend?" + params);
+    const cols = ["rank", "title", "year", "genres", "score", "predicted_rating", "because_title"];
+    fillTable("top", top.items, cols);
+    fillTable("least", least.items, cols);
+    drawGraph(top.user, top.items);
+    $("results").dataset.ready = "yes";
+  } catch (e) {
+    $("error").textContent = e.message;
+  }
+}
+
+async function loadRun() {
+  const rows = await api(`/api/runs/${run()}/metrics`);
+  const test = rows.filter((r) => r.split === "test");
+  const names = [...new Set(test.map((r) => (r.k ? `${r.metric}@${r.k}` : r.metric)))]
+    .filter((n) => ["rmse", "mae", "recall@20", "ndcg@20", "precision@10", "coverage@20"].includes(n));
+  const models = [...new Set(test.map((r) => r.model))];
+  $("metrics").querySelector("thead").innerHTML = "<tr><th>model</th>" + names.map((n) => `<th>${n}</th>`).join("") + "</tr>";
+  fillTable("metrics", models.map((m) => {
+    const o = { model: m };
+    for (const r of test.filter((r) => r.model === m)) o[r.k ? `${r.metric}@${r.k}` : r.metric] = r.value;
+    return o;
+  }), ["model", ...names]);
+  const figs = await api(`/api/runs/${run()}/figures`);
+  $("figures").innerHTML = figs.map((f) => `<img alt="${f}" src="/api/runs/${run()}/figures/${f}">`).join("");
+  const card = await fetch(`/api/runs/${run()}/model_card`);
+  $("card").textContent = card.ok ? await card.text() : "(no model card)";
+}
+
+async function searchMovies() {
+  const q = $("movie-search").value.trim();
+  if (q.length < 2) return;
+  const hits = await api("/api/movies?" + new URLSearchParams({ q }));
+  const ul = $("movie-hits");
+  ul.innerHTML = "";
+  for (const m of hits) {
+    const li = document.createElement("li");
+    li.textContent = `${m.title}`;
+    li.onclick = () => {
+      const stars = parseFloat(prompt(`Your rating of ${m.title} (0.5-5)`, "4.5"));
+      if (stars >= 0.5 && stars <= 5) { myRatings.set(m.movie_id, { title: m.title, rating: stars }); showMine(); }
+    };
+    ul.appendChild(li);
+  }
+}
+
+function showMine() {
+  $("my-ratings").innerHTML = [...myRatings.values()].map((r) => `<li>${r.rating}★ ${r.title}</li>`).join("");
+}
+
+async function coldStart() {
+  $("error").textContent = "";
+  try {
+    const body = { run: run(), k: 10, ratings: [...myRatings.entries()].map(([movie_id, r]) => ({ movie_id, rating: r.rating })) };
+    const res = await api("/api/coldstart", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    fillTable("cold", res.items, ["rank", "title", "score", "predicted_rating"]);
+  } catch (e) {
+    $("error").textContent = e.message;
+  }
+}
+
+async function init() {
+  const runs = (await api("/api/runs")).filter((r) => r.status === "published");
+  $("run").innerHTML = runs.map((r) => `<option value="${r.run_id}">${r.run_id} (${r.dataset})${r.latest ? " — latest" : ""}</option>`).join("");
+  const genres = await api("/api/genres");
+  $("genres").innerHTML = genres.map((g) => `<option>${g}</option>`).join("");
+  $("user").addEventListener("input", async () => {
+    const users = await api("/api/users?" + new URLSearchParams({ q: $("user").value.trim(), run: run() })).catch(() => []);
+    $("user-options").innerHTML = users.map((u) => `<option value="${u}">`).join("");
+  });
+  $("go").onclick = recommend;
+  $("run").onchange = loadRun;
+  $("movie-search").addEventListener("input", searchMovies);
+  $("cold-go").onclick = coldStart;
+  if (runs.length) await loadRun();
+  document.body.dataset.ready = "yes";
+}
+init().catch((e) => { $("error").textContent = e.message; });

@@ -1,0 +1,321 @@
+"""Publish a finished run: recommendation marts, embeddings, the run registry, *_latest views,
+retention, and the run's files (recommendations.parquet, model card).
+
+All heavy work (scoring every user, explanations) happens before the warehouse is opened; the
+write is one short transaction, so readers in other processes (which retry a held lock with
+backoff) wait at most that long, and see the previous run or the new one, never half.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import importlib.metadata
+import json
+import logging
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import torch
+
+from reelgraph.graph import RatingGraph
+from reelgraph.scoring import Scorer
+from warehouse import connect, run_sql_file
+from warehouse.connection import fetch_one
+
+log = logging.getLogger(__name__)
+
+LIKED = 4.0  # a train rating at least this makes a movie an explanation candidate
+PACKAGES = (
+    "reelgraph",
+    "torch",
+    "torch-geometric",
+    "prefect",
+    "duckdb",
+    "polars",
+    "numpy",
+    "scikit-learn",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class RunRecord:
+    run_id: str
+    dataset: str
+    data_checksum: str
+    split_id: str
+    params: dict
+    seed: int
+    device: str
+    timings: dict[str, float]
+    started_at: dt.datetime
+    flow_run_id: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class PublishResult:
+    run_id: str
+    recommendations: int
+    least_relevant: int
+    users: int
+    pruned_runs: list[str]
+    parquet: str
+
+
+def recommendation_frames(scorer: Scorer, k: int) -> tuple[pa.Table, pa.Table]:
+    """Top-K and bottom-K per user with scores, predicted ratings and explanations."""
+    g = scorer.graph
+    y = torch.nn.functional.normalize(scorer.enc.y_movie.float(), dim=1).cpu().numpy()
+    u, m, r = (t.numpy() for t in g.part("train"))
+    liked = r >= LIKED
+    order = np.lexsort((m[liked], u[liked]))
+    liked_u, liked_m = u[liked][order], m[liked][order]
+    liked_ptr = np.searchsorted(liked_u, np.arange(g.n_users + 1))
+    users = np.arange(g.n_users)
+    out = []
+    for largest in (True, False):
+        cols: dict[str, list[np.ndarray]] = {
+            c: []
+            for c in (
+                "user_id",
+                "rank",
+                "movie_id",
+                "score",
+                "predicted_rating",
+                "because_movie_id",
+            )
+        }
+        for top in scorer.top_k(users, k, largest=largest):
+            b, kk = top.movies.shape
+            because = np.full((b, kk), -1, dtype=np.int64)
+            for row, user in enumerate(top.users):
+                mine = liked_m[liked_ptr[user] : liked_ptr[user + 1]]
+                if mine.size:
+                    sims = y[top.movies[row]] @ y[mine].T  # (k, liked): cosine similarity
+                    because[row] = mine[np.argmax(sims, axis=1)]
+            cols["user_id"].append(np.repeat(g.user_ids.numpy()[top.users], kk))
+            cols["rank"].append(np.tile(np.arange(1, kk + 1), b))
+            cols["movie_id"].append(g.movie_ids.numpy()[top.movies].ravel())
+            cols["score"].append(top.scores.ravel())
+            cols["predicted_rating"].append(top.ratings.ravel())
+            because_ids = np.where(
+                because >= 0, g.movie_ids.numpy()[np.maximum(because, 0)], -1
+            ).ravel()
+            cols["because_movie_id"].append(because_ids)
+        arrays = {c: np.concatenate(v) for c, v in cols.items()}
+        because = arrays.pop("because_movie_id")
+        because_arr = pa.array(because.astype(np.int32), mask=because < 0)  # NULL: nothing liked
+        out.append(
+            pa.table(
+                {
+                    "user_id": arrays["user_id"].astype(np.int32),
+                    "rank": arrays["rank"].astype(np.int32),
+                    "movie_id": arrays["movie_id"].astype(np.int32),
+                    "score": arrays["score"].astype(np.float32),
+                    "predicted_rating": arrays["predicted_rating"].astype(np.float32),
+                    "because_movie_id": because_arr,
+                }
+            )
+        )
+    return out[0], out[1]
+
+
+def _lists(vectors: np.ndarray) -> pa.ListArray:
+    flat = pa.array(vectors.astype(np.float32).ravel())
+    offsets = pa.array(np.arange(0, vectors.size + 1, vectors.shape[1], dtype=np.int32))
+    return pa.ListArray.from_arrays(offsets, flat)
+
+
+def embedding_frames(scorer: Scorer) -> tuple[pa.Table, pa.Table]:
+    """The complete decoder as tables, so SQL can score any (user, movie) exactly as the model does."""
+    e, g = scorer.enc, scorer.graph
+    n = lambda t: t.float().cpu().numpy()  # noqa: E731
+    users = pa.table(
+        {
+            "user_id": g.user_ids.numpy().astype(np.int32),
+            "embedding": _lists(n(e.y_user)),
+            "rating_embedding": _lists(n(e.z_user)),
+            "rating_bias": n(e.b_user),
+            "global_mean": np.full(g.n_users, scorer.model.cfg.global_mean, dtype=np.float32),
+        }
+    )
+    movies = pa.table(
+        {
+            "movie_id": g.movie_ids.numpy().astype(np.int32),
+            "embedding": _lists(n(e.y_movie)),
+            "bias": n(e.c_movie),
+            "rating_embedding": _lists(n(e.z_movie)),
+            "rating_bias": n(e.b_movie),
+        }
+    )
+    return users, movies
+
+
+def publish_run(
+    warehouse: str | Path,
+    record: RunRecord,
+    graph: RatingGraph,
+    model_path: str | Path,
+    run_dir: str | Path,
+    k: int = 20,
+    retention: int = 5,
+    device: str = "auto",
+    _before_commit: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+) -> PublishResult:
+    """Write the run's marts and files and make it the latest of its dataset, atomically."""
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    if retention < 1:
+        raise ValueError(f"retention must keep at least 1 run, got {retention}")
+    scorer = Scorer.load(model_path, graph, device)
+    recs, least = recommendation_frames(scorer, k)
+    users, movies = embedding_frames(scorer)
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    import pyarrow.parquet as pq
+
+    pq.write_table(recs, run_dir / "recommendations.parquet")
+
+    con = connect(warehouse)
+    try:
+        run_sql_file(con, "marts", "metrics.sql")
+        run_sql_file(con, "marts", "tables.sql")
+        run_sql_file(con, "marts", "latest_views.sql")
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for table, frame in (
+                ("recommendations", recs),
+                ("least_relevant", least),
+                ("user_embeddings", users),
+                ("movie_embeddings", movies),
+            ):
+                con.execute(f"DELETE FROM marts.{table} WHERE run_id = ?", [record.run_id])
+                con.register("incoming", frame)
+                con.execute(
+                    f"INSERT INTO marts.{table} BY NAME SELECT ? AS run_id, * FROM incoming",
+                    [record.run_id],
+                )
+                con.unregister("incoming")
+            _register_run(con, record)
+            con.execute(
+                "INSERT OR REPLACE INTO ops.latest VALUES (?, ?)", [record.dataset, record.run_id]
+            )
+            pruned = _prune(con, record.dataset, retention)
+            if _before_commit is not None:
+                _before_commit(con)  # a test hook: fail (or be killed) inside the transaction
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    finally:
+        con.close()
+    outputs_root = run_dir.parent
+    for old in pruned:
+        shutil.rmtree(outputs_root / old, ignore_errors=True)
+    log.info(
+        "published run %s: %d recommendations for %d users; pruned %s",
+        record.run_id,
+        recs.num_rows,
+        graph.n_users,
+        pruned or "nothing",
+    )
+    return PublishResult(
+        record.run_id,
+        recs.num_rows,
+        least.num_rows,
+        graph.n_users,
+        pruned,
+        str(run_dir / "recommendations.parquet"),
+    )
+
+
+def _register_run(con: duckdb.DuckDBPyConnection, rec: RunRecord) -> None:
+    con.execute("DELETE FROM ops.runs WHERE run_id = ?", [rec.run_id])
+    con.execute(
+        "INSERT INTO ops.runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'published')",
+        [
+            rec.run_id,
+            rec.flow_run_id,
+            rec.dataset,
+            rec.data_checksum,
+            rec.split_id,
+            json.dumps(rec.params, default=str),
+            rec.seed,
+            code_version(),
+            json.dumps(package_versions()),
+            rec.device,
+            json.dumps(rec.timings),
+            rec.started_at,
+            dt.datetime.now(dt.UTC).replace(tzinfo=None),
+        ],
+    )
+
+
+def _prune(con: duckdb.DuckDBPyConnection, dataset: str, retention: int) -> list[str]:
+    """Drop the marts rows of published runs beyond the newest `retention` of this dataset;
+    the run ops.latest points at is never dropped."""
+    rows = con.execute(
+        """SELECT run_id FROM ops.runs
+           WHERE dataset = ? AND status = 'published'
+             AND run_id NOT IN (SELECT run_id FROM ops.latest)
+           ORDER BY finished_at DESC, run_id DESC""",
+        [dataset],
+    ).fetchall()
+    old = [r[0] for r in rows[max(retention - 1, 0) :]]  # the latest counts as one kept run
+    for run_id in old:
+        for table in (
+            "recommendations",
+            "least_relevant",
+            "user_embeddings",
+            "movie_embeddings",
+            "metrics",
+        ):
+            con.execute(f"DELETE FROM marts.{table} WHERE run_id = ?", [run_id])
+        con.execute("UPDATE ops.runs SET status = 'pruned' WHERE run_id = ?", [run_id])
+    return old
+
+
+def latest_run(con: duckdb.DuckDBPyConnection, dataset: str | None = None) -> str | None:
+    q = "SELECT run_id FROM ops.latest" + (
+        " WHERE dataset = ?" if dataset else " ORDER BY run_id DESC LIMIT 1"
+    )
+    row = fetch_one(con, q, [dataset] if dataset else None)
+    return row[0] if row else None
+
+
+def code_version() -> str:
+    here = Path(__file__).resolve().parent.parent
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
+        return sha + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "reelgraph " + importlib.metadata.version("reelgraph")
+
+
+def package_versions() -> dict[str, str]:
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return out

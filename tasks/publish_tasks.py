@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+
+import polars as pl
+from prefect import get_run_logger, task
+from prefect.artifacts import create_link_artifact, create_markdown_artifact
+
+from reelgraph import figures, publish
+from reelgraph.graph import RatingGraph
+from reelgraph.scoring import Scorer
+from warehouse import connect
+
+
+@task(name="publish")
+def publish_task(
+    warehouse: str,
+    record: dict,
+    graph_path: str,
+    model_path: str,
+    run_dir: str,
+    k: int = 20,
+    retention: int = 5,
+    device: str = "auto",
+) -> dict:
+    """Marts, run registry and *_latest views of the run, switched in one transaction."""
+    rec = publish.RunRecord(
+        **{**record, "started_at": dt.datetime.fromisoformat(record["started_at"])}
+    )
+    result = publish.publish_run(
+        warehouse, rec, RatingGraph.load(graph_path), model_path, run_dir, k, retention, device
+    )
+    get_run_logger().info(
+        "published %s: %d recommendations; pruned %s",
+        rec.run_id,
+        result.recommendations,
+        result.pruned_runs,
+    )
+    return dataclasses.asdict(result)
+
+
+@task(name="figures")
+def figures_task(
+    warehouse: str,
+    run_id: str,
+    run_dir: str,
+    graph_path: str,
+    model_path: str,
+    dataset: str,
+    split: dict,
+    train: dict,
+    seed: int = 0,
+) -> dict:
+    """The five figures, the model card, and the run summary / link artifacts."""
+    out = Path(run_dir)
+    fig_dir = out / "figures"
+    con = connect(warehouse, read_only=True)
+    try:
+        movies = con.sql("SELECT movie_id, title, genres FROM raw.movies").pl()
+    finally:
+        con.close()
+    titles = dict(zip(movies["movie_id"].to_list(), movies["title"].to_list(), strict=True))
+    recs = pl.read_parquet(out / "recommendations.parquet")
+    graph = RatingGraph.load(graph_path)
+    scorer = Scorer.load(model_path, graph, "cpu")
+    genre_of = dict(zip(movies["movie_id"].to_list(), movies["genres"].to_list(), strict=True))
+    rated = sorted(set(graph.part("train")[1].tolist()))  # movies with a train rating carry signal
+    history = __import__("json").loads((out / "training_history.json").read_text())
+    users = recs["user_id"].unique().sort().to_list()
+    paths = [
+        figures.training_curves(history, fig_dir / "training_curves.png"),
+        figures.embedding_umap(
+            scorer.enc.y_movie.numpy()[rated],
+            [genre_of[int(graph.movie_ids[i])] for i in rated],
+            fig_dir / "movie_embeddings_umap.png",
+            seed,
+        ),
+        figures.user_graph(users[0], recs, titles, fig_dir / "user_top5_graph.png", seed),
+        figures.users_network(
+            recs, titles, users[: min(8, len(users))], fig_dir / "users_top5_network.png", seed
+        ),
+        figures.metrics_bars(figures.load_metrics(out), fig_dir / "metrics_vs_baselines.png"),
+    ]
+    comparison_md = (out / "comparison.md").read_text()
+    (out / "model_card.md").write_text(
+        figures.model_card(run_id, dataset, split, train, comparison_md, [str(p) for p in paths])
+    )
+    for p in paths:
+        create_link_artifact(
+            link=p.resolve().as_uri(),
+            link_text=p.name,
+            key=f"figure-{p.stem.replace('_', '-')}",
+            description=f"run {run_id}: {p.stem.replace('_', ' ')}",
+        )
+    files = ", ".join(
+        f"[{n}]({(out / n).resolve().as_uri()})"
+        for n in ("recommendations.parquet", "metrics.json", "model.pt", "model_card.md")
+    )
+    create_markdown_artifact(
+        f"# reelgraph run {run_id}\n\nDataset `{dataset}`, split `{split['split_id']}`.\n\n## Test metrics\n\n{comparison_md}\n"
+        f"\n## Figures\n\n"
+        + "\n".join(f"- [{p.name}]({p.resolve().as_uri()})" for p in paths)
+        + f"\n\n## Files\n\n{files}\n",
+        key="run-summary",
+        description=f"run {run_id}",
+    )
+    get_run_logger().info("wrote %d figures and the model card to %s", len(paths), out)
+    return {"figures": [str(p) for p in paths], "model_card": str(out / "model_card.md")}

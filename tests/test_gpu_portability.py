@@ -1,0 +1,24 @@
+"""The model, training, scoring and evaluation code must run on a GPU machine that has torch,
+torch_geometric and numpy but no Prefect, DuckDB or Polars."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+
+def test_model_stack_imports_without_prefect_duckdb_or_polars() -> None:
+    code = textwrap.dedent("""
+        import sys, importlib.abc
+        class Block(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path=None, target=None):
+                if name.split('.')[0] in {'prefect', 'duckdb', 'polars', 'pyarrow'}:
+                    raise ImportError(f'{name} is not on the GPU machine')
+        sys.meta_path.insert(0, Block())
+        import reelgraph.graph, reelgraph.model, reelgraph.train, reelgraph.scoring
+        import reelgraph.evaluate, reelgraph.baselines, reelgraph.metrics, reelgraph.synthetic_graph
+        print('ok')
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr

@@ -1,0 +1,163 @@
+"""The whole pipeline on the tiny preset under Prefect's test harness, then the CLI on its output."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from reelgraph.cli import main
+
+
+@pytest.fixture(scope="module")
+def pipeline_run(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    from prefect.testing.utilities import prefect_test_harness
+
+    from flows.pipeline_flow import pipeline_flow
+
+    work = tmp_path_factory.mktemp("pipeline")
+    with prefect_test_harness(server_startup_timeout=120):
+        result = pipeline_flow(
+            dataset="tiny",
+            source=str(tiny_dir),
+            warehouse=str(work / "w.duckdb"),
+            outputs=str(work / "outputs"),
+            epochs=20,
+            k=5,
+            device="cpu",
+        )
+    return {"result": result, "warehouse": work / "w.duckdb", "outputs": work / "outputs"}
+
+
+def test_pipeline_publishes_every_output(pipeline_run: dict) -> None:
+    r = pipeline_run["result"]
+    run_dir = Path(r["publish"]["run_dir"])
+    for name in (
+        "recommendations.parquet",
+        "metrics.json",
+        "model.pt",
+        "model_card.md",
+        "comparison.md",
+    ):
+        assert (run_dir / name).is_file(), name
+    figures = sorted(p.name for p in (run_dir / "figures").glob("*.png"))
+    assert figures == [
+        "metrics_vs_baselines.png",
+        "movie_embeddings_umap.png",
+        "training_curves.png",
+        "user_top5_graph.png",
+        "users_top5_network.png",
+    ]
+    with duckdb.connect(str(pipeline_run["warehouse"]), read_only=True) as con:
+        models = {
+            m for (m,) in con.execute("SELECT DISTINCT model FROM marts.metrics_latest").fetchall()
+        }
+        assert models == {
+            "graphsage",
+            "global_mean",
+            "bias",
+            "popularity",
+            "mf",
+            "ease",
+            "lightgcn",
+        }
+        timings = json.loads(con.execute("SELECT timings FROM ops.runs").fetchall()[0][0])
+        assert set(timings) >= {"ingest", "split+features", "train", "evaluate"}
+
+
+def _cli(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_recommend_with_filters(pipeline_run: dict, capsys) -> None:
+    wh = str(pipeline_run["warehouse"])
+    code, out, _ = _cli(
+        capsys,
+        "recommend",
+        "--user",
+        "1",
+        "--genres",
+        "Drama",
+        "--years",
+        "1960:2010",
+        "--k",
+        "3",
+        "--warehouse",
+        wh,
+        "--json",
+    )
+    rows = json.loads(out)
+    assert code == 0 and 0 < len(rows) <= 3
+    assert all("Drama" in r["genres"].split("|") and 1960 <= r["year"] <= 2010 for r in rows)
+    assert [r["rank"] for r in rows] == list(range(1, len(rows) + 1))
+    assert all(a["score"] >= b["score"] for a, b in zip(rows, rows[1:], strict=False))
+    with duckdb.connect(wh, read_only=True) as con:
+        train = {
+            m
+            for (m,) in con.execute(
+                "SELECT movie_id FROM staging.split_ratings WHERE user_id = 1 AND part = 'train'"
+            ).fetchall()
+        }
+        published = [
+            m
+            for (m,) in con.execute(
+                "SELECT movie_id FROM marts.recommendations_latest WHERE user_id = 1 ORDER BY rank"
+            ).fetchall()
+        ]
+    assert not {r["movie_id"] for r in rows} & train
+    # Without filters the command agrees with the published top-K table.
+    code, out, _ = _cli(capsys, "recommend", "--user", "1", "--k", "5", "--warehouse", wh, "--json")
+    assert [r["movie_id"] for r in json.loads(out)] == published
+    code, out, _ = _cli(
+        capsys, "recommend", "--user", "1", "--least", "--k", "5", "--warehouse", wh, "--json"
+    )
+    least = json.loads(out)
+    assert least[0]["score"] <= least[-1]["score"] and not {r["movie_id"] for r in least} & set(
+        published
+    )
+    code, out, _ = _cli(capsys, "recommend", "--user", "1", "--k", "3", "--warehouse", wh)
+    assert code == 0 and "predicted_rating" in out.splitlines()[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("recommend", "--user", "999999"), "unknown user 999999"),
+        (("recommend", "--user", "1", "--genres", "Comedyy"), "unknown genre(s) Comedyy"),
+        (("recommend", "--user", "1", "--years", "2010:1990"), "2010 is after 1990"),
+        (("recommend", "--user", "1", "--years", "nineties"), "bad year range"),
+        (("recommend", "--user", "1", "--run", "no-such-run"), "unknown run 'no-such-run'"),
+        (("similar", "--movie", "123456789"), "unknown movie 123456789"),
+        (("sql", "DELETE FROM raw.movies"), "query failed"),
+    ],
+)
+def test_mistakes_are_one_clear_line_and_a_non_zero_exit(
+    pipeline_run: dict, capsys, args, message
+) -> None:
+    code, out, err = _cli(capsys, *args, "--warehouse", str(pipeline_run["warehouse"]))
+    assert code != 0 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_runs_metrics_similar_and_sql(pipeline_run: dict, capsys) -> None:
+    wh = str(pipeline_run["warehouse"])
+    code, out, _ = _cli(capsys, "runs", "--warehouse", wh, "--json")
+    runs = json.loads(out)
+    assert code == 0 and runs[0]["run_id"] == pipeline_run["result"]["run_id"] and runs[0]["latest"]
+    code, out, _ = _cli(capsys, "metrics", "--warehouse", wh)
+    assert code == 0 and "graphsage" in out and "ease" in out
+    movie = json.loads(
+        _cli(capsys, "recommend", "--user", "1", "--k", "1", "--warehouse", wh, "--json")[1]
+    )[0]["movie_id"]
+    code, out, _ = _cli(
+        capsys, "similar", "--movie", str(movie), "--k", "4", "--warehouse", wh, "--json"
+    )
+    sims = json.loads(out)
+    assert code == 0 and len(sims) == 4 and movie not in {s["movie_id"] for s in sims}
+    code, out, _ = _cli(
+        capsys, "sql", "SELECT count(*) AS n FROM raw.ratings", "--warehouse", wh, "--json"
+    )
+    assert json.loads(out) == [{"n": 1600}]
