@@ -251,6 +251,22 @@ def _cmd_sql(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_explore(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from reelgraph.explorer.app import create_app
+
+    wh = settings.warehouse_path(args.warehouse)
+    if not wh.exists():
+        raise CliError(f"no warehouse at {wh}; run `reelgraph run` first or pass --warehouse")
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: serving on {args.host}, reachable from other machines", file=sys.stderr)
+    app = create_app(wh, settings.outputs_dir(args.outputs), args.run)
+    print(f"reelgraph explorer on http://{args.host}:{args.port}/ (Ctrl-C stops it)")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="reelgraph", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -357,6 +373,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("query")
     p.add_argument("--limit", type=int, default=1000, help="print at most this many rows")
     p.set_defaults(func=_cmd_sql)
+
+    p = sub.add_parser("explore", help="serve the web explorer (read-only)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8765)
+    p.add_argument(
+        "--warehouse",
+        help=f"DuckDB file (default {settings.DEFAULT_WAREHOUSE} or ${settings.WAREHOUSE_ENV})",
+    )
+    p.add_argument(
+        "--outputs",
+        help=f"outputs folder with the runs' figures (default {settings.DEFAULT_OUTPUTS})",
+    )
+    p.add_argument("--run", help="the run shown by default (default: the latest)")
+    p.set_defaults(func=_cmd_explore)
     return parser
 
 

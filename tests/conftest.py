@@ -73,3 +73,24 @@ def tiny_model(tiny_env: dict) -> Path:
 
     cfg = TrainConfig(epochs=15, lr=0.01, patience=100, log_every=100)
     return Path(train(tiny_env["graph"], tiny_env["work"] / "model", cfg).model_path)
+
+
+@pytest.fixture(scope="session")
+def pipeline_run(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The whole pipeline on the tiny preset under Prefect's test harness (once per session)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    from flows.pipeline_flow import pipeline_flow
+
+    work = tmp_path_factory.mktemp("pipeline")
+    with prefect_test_harness(server_startup_timeout=120):
+        result = pipeline_flow(
+            dataset="tiny",
+            source=str(tiny_dir),
+            warehouse=str(work / "w.duckdb"),
+            outputs=str(work / "outputs"),
+            epochs=20,
+            k=5,
+            device="cpu",
+        )
+    return {"result": result, "warehouse": work / "w.duckdb", "outputs": work / "outputs"}

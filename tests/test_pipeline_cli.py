@@ -11,26 +11,6 @@ import pytest
 from reelgraph.cli import main
 
 
-@pytest.fixture(scope="module")
-def pipeline_run(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    from prefect.testing.utilities import prefect_test_harness
-
-    from flows.pipeline_flow import pipeline_flow
-
-    work = tmp_path_factory.mktemp("pipeline")
-    with prefect_test_harness(server_startup_timeout=120):
-        result = pipeline_flow(
-            dataset="tiny",
-            source=str(tiny_dir),
-            warehouse=str(work / "w.duckdb"),
-            outputs=str(work / "outputs"),
-            epochs=20,
-            k=5,
-            device="cpu",
-        )
-    return {"result": result, "warehouse": work / "w.duckdb", "outputs": work / "outputs"}
-
-
 def test_pipeline_publishes_every_output(pipeline_run: dict) -> None:
     r = pipeline_run["result"]
     run_dir = Path(r["publish"]["run_dir"])

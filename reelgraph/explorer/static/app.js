@@ -9,7 +9,7 @@ async function api(path, options) {
   return body;
 }
 const run = () => $("run").value;
-const fmt = (x) => (x === null || x === undefined ? "" : typeof x === "number" ? x.toFixed(3) : x);
+const fmt = (x) => (x === null || x === undefined ? "" : typeof x !== "number" ? x : Number.isInteger(x) ? String(x) : x.toFixed(3));
 
 function fillTable(id, rows, cols) {
   const tbody = $(id).querySelector("tbody");
