@@ -6,7 +6,7 @@ from reelgraph import settings
 from tasks.eval_tasks import evaluate_task
 
 
-@flow(name="evaluate", log_prints=True)
+@flow(name="evaluate")
 def evaluate_flow(
     run_id: str,
     graph_path: str,

@@ -8,7 +8,7 @@ from reelgraph import settings
 from tasks.feature_tasks import features_task, split_task
 
 
-@flow(name="features", log_prints=True)
+@flow(name="features")
 def features_flow(
     warehouse: str | None = None,
     protocol: Literal["random", "temporal", "user_subgraph"] = "random",

@@ -6,7 +6,7 @@ from reelgraph import settings
 from tasks.ingest_tasks import acquire_task, ingest_task
 
 
-@flow(name="ingest", log_prints=True)
+@flow(name="ingest")
 def ingest_flow(
     dataset: str = "ml-latest-small",
     source: str | None = None,

@@ -14,7 +14,7 @@ from flows.train_flow import train_flow
 from reelgraph import runs
 
 
-@flow(name="pipeline", log_prints=True)
+@flow(name="pipeline")
 def pipeline_flow(
     dataset: str = "ml-latest-small",
     source: str | None = None,

@@ -6,7 +6,7 @@ from reelgraph import settings
 from tasks.publish_tasks import figures_task, publish_task
 
 
-@flow(name="publish", log_prints=True)
+@flow(name="publish")
 def publish_flow(
     record: dict,
     graph_path: str,

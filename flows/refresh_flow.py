@@ -10,7 +10,7 @@ from tasks.publish_tasks import publish_task
 from tasks.refresh_tasks import refresh_graph_task
 
 
-@flow(name="refresh", log_prints=True)
+@flow(name="refresh")
 def refresh_flow(
     dataset: str = "ml-latest-small",
     source: str | None = None,

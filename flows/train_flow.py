@@ -6,7 +6,7 @@ from reelgraph import runs, settings
 from tasks.model_tasks import train_task
 
 
-@flow(name="train", log_prints=True)
+@flow(name="train")
 def train_flow(
     split_id: str,
     warehouse: str | None = None,

@@ -70,7 +70,9 @@ class PublishResult:
 def recommendation_frames(scorer: Scorer, k: int) -> tuple[pa.Table, pa.Table]:
     """Top-K and bottom-K per user with scores, predicted ratings and explanations."""
     g = scorer.graph
-    y = torch.nn.functional.normalize(scorer.enc.y_movie.float(), dim=1).cpu().numpy()
+    # Explanations use the rating vectors: the ranking vectors share a strong popularity
+    # direction, so by cosine every popular movie looks alike there.
+    y = torch.nn.functional.normalize(scorer.enc.z_movie.float(), dim=1).cpu().numpy()
     u, m, r = (t.numpy() for t in g.part("train"))
     liked = r >= LIKED
     order = np.lexsort((m[liked], u[liked]))

@@ -170,9 +170,9 @@ class Reader:
                 f"unknown movie {movie_id} in run {run}; find ids with: reelgraph sql \"SELECT movie_id, title FROM raw.movies WHERE title ILIKE '%matrix%'\""
             )
         return self._dicts(
-            """WITH me AS (SELECT embedding FROM marts.movie_embeddings WHERE run_id = $run AND movie_id = $movie)
+            """WITH me AS (SELECT rating_embedding FROM marts.movie_embeddings WHERE run_id = $run AND movie_id = $movie)
                SELECT e.movie_id, m.title, m.genres, raw.movie_year(m.title) AS year,
-                      list_cosine_similarity(e.embedding, me.embedding) AS similarity
+                      list_cosine_similarity(e.rating_embedding, me.rating_embedding) AS similarity
                FROM marts.movie_embeddings e CROSS JOIN me JOIN raw.movies m USING (movie_id)
                WHERE e.run_id = $run AND e.movie_id <> $movie
                ORDER BY similarity DESC, e.movie_id LIMIT $k""",

@@ -2,7 +2,8 @@
 -- the published decoder exactly as the model scores: score = <y_u, y_m> + c_m; predicted
 -- rating = global_mean + b_u + b_m + <z_u, z_m>, clamped to [0.5, 5]. Movies the user rated in
 -- train are never candidates. $least = true returns the least relevant first.
--- because_movie_id: the user's train movie rated >= 4 closest (cosine) to the recommendation.
+-- because_movie_id: the user's train movie rated >= 4 closest (cosine of rating vectors) to the
+-- recommendation.
 WITH run AS (
     SELECT split_id, json_extract_string(params, '$.refresh_of') IS NOT NULL AS refresh
     FROM ops.runs WHERE run_id = $run_id
@@ -21,7 +22,7 @@ train AS (
     WHERE user_id = $user_id AND (SELECT refresh FROM run)
 ),
 liked AS (
-    SELECT e.movie_id, e.embedding
+    SELECT e.movie_id, e.rating_embedding AS embedding
     FROM train t JOIN marts.movie_embeddings e ON e.run_id = $run_id AND e.movie_id = t.movie_id
     WHERE t.rating >= 4
 ),
@@ -31,7 +32,7 @@ candidates AS (
         list_dot_product(u.embedding, e.embedding) + e.bias AS score,
         greatest(0.5, least(5.0, u.global_mean + u.rating_bias + e.rating_bias
                                  + list_dot_product(u.rating_embedding, e.rating_embedding))) AS predicted_rating,
-        e.embedding
+        e.rating_embedding AS embedding
     FROM marts.movie_embeddings e
     CROSS JOIN u
     JOIN raw.movies m USING (movie_id)

@@ -46,7 +46,7 @@ COMMENT ON COLUMN marts.recommendations.rank IS '1 = most relevant.';
 COMMENT ON COLUMN marts.recommendations.movie_id IS 'MovieLens movie id (raw.movies).';
 COMMENT ON COLUMN marts.recommendations.score IS 'Ranking score of the model (higher is more relevant; comparable within a run).';
 COMMENT ON COLUMN marts.recommendations.predicted_rating IS 'Predicted rating in stars, 0.5 to 5.';
-COMMENT ON COLUMN marts.recommendations.because_movie_id IS 'The user''s highly rated train movie closest to this one in the embedding space: "because you liked ...". NULL when the user rated nothing highly.';
+COMMENT ON COLUMN marts.recommendations.because_movie_id IS 'The user''s train movie rated >= 4 closest to this one (cosine of rating vectors): "because you liked ...". NULL when the user rated nothing highly.';
 
 CREATE TABLE IF NOT EXISTS marts.least_relevant (
     run_id            VARCHAR NOT NULL,
@@ -90,7 +90,7 @@ CREATE TABLE IF NOT EXISTS marts.movie_embeddings (
     rating_embedding  FLOAT[] NOT NULL,
     rating_bias       FLOAT NOT NULL
 );
-COMMENT ON TABLE marts.movie_embeddings IS 'Ranking embedding of each movie; cosine similarity between them drives `reelgraph similar`.';
+COMMENT ON TABLE marts.movie_embeddings IS 'The decoder''s vectors of each movie; cosine similarity of rating vectors drives `reelgraph similar` and the explanations.';
 COMMENT ON COLUMN marts.movie_embeddings.run_id IS 'The run that produced the row (ops.runs).';
 COMMENT ON COLUMN marts.movie_embeddings.movie_id IS 'MovieLens movie id.';
 COMMENT ON COLUMN marts.movie_embeddings.embedding IS 'Ranking vector y_m (see marts.user_embeddings.embedding).';
