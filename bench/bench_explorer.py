@@ -38,8 +38,20 @@ def main() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     exe = str(Path(sys.executable).parent / "reelgraph")
-    server = subprocess.Popen([exe, "explore", "--port", str(port), "--warehouse", args.warehouse, "--outputs", args.outputs],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [
+            exe,
+            "explore",
+            "--port",
+            str(port),
+            "--warehouse",
+            args.warehouse,
+            "--outputs",
+            args.outputs,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(300):
@@ -57,7 +69,9 @@ def main() -> None:
             if i % 2:
                 q |= {"genres": rng.choice(genres), "years": "1980:2010"}
             t = time.perf_counter()
-            with urllib.request.urlopen(base + "/api/recommend?" + urllib.parse.urlencode(q), timeout=30) as r:
+            with urllib.request.urlopen(
+                base + "/api/recommend?" + urllib.parse.urlencode(q), timeout=30
+            ) as r:
                 r.read()
             return (time.perf_counter() - t) * 1000
 
@@ -68,9 +82,15 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=20)
-    result = {**stamp(), "label": args.label, "requests": len(lat), "concurrency": args.concurrency,
-              "p50_ms": round(statistics.median(lat), 1), "p99_ms": round(lat[int(0.99 * (len(lat) - 1))], 1),
-              "max_ms": round(lat[-1], 1)}
+    result = {
+        **stamp(),
+        "label": args.label,
+        "requests": len(lat),
+        "concurrency": args.concurrency,
+        "p50_ms": round(statistics.median(lat), 1),
+        "p99_ms": round(lat[int(0.99 * (len(lat) - 1))], 1),
+        "max_ms": round(lat[-1], 1),
+    }
     print(json.dumps(result))
     out = Path("bench/results") / f"explorer-{args.label or 'run'}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -34,7 +34,9 @@ def training_curves(history: list[dict], out: Path) -> Path:
 def embedding_umap(
     embeddings: np.ndarray, genres: list[str], out: Path, seed: int = 0, max_points: int = 20_000
 ) -> Path:
-    """UMAP of movie embeddings, coloured by each movie's first listed genre."""
+    """UMAP of movie embeddings, coloured by each movie's most specific genre: of its genres,
+    the one rarest in the catalogue (MovieLens lists genres alphabetically, so the first listed
+    would colour most movies Action or Adventure)."""
     os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(".state") / "numba"))
     import umap
 
@@ -47,7 +49,17 @@ def embedding_umap(
     xy = umap.UMAP(n_neighbors=15, min_dist=0.1, random_state=seed, n_jobs=1).fit_transform(
         embeddings[idx]
     )
-    dominant = np.array([genres[i].split("|")[0] for i in idx])
+    lists = [genres[i].split("|") for i in idx]
+    freq: dict[str, int] = {}
+    for gs in lists:
+        for g in gs:
+            freq[g] = freq.get(g, 0) + 1
+    dominant = np.array(
+        [
+            min((g for g in gs if g != "IMAX"), key=lambda g: (freq[g], g), default=gs[0])
+            for gs in lists
+        ]
+    )
     fig, ax = plt.subplots(figsize=(8, 6.5))
     names, counts = np.unique(dominant, return_counts=True)
     cmap = plt.get_cmap("tab20")
@@ -62,7 +74,7 @@ def embedding_umap(
             alpha=0.7,
         )
     ax.set(
-        title="Movie embeddings (UMAP), coloured by first listed genre",
+        title="Movie rating embeddings (UMAP), coloured by most specific genre",
         xlabel="UMAP 1",
         ylabel="UMAP 2",
     )
@@ -95,7 +107,13 @@ def user_graph(
     )
     rec_edges = [(a, b) for a, b, d in g.edges(data=True) if d["kind"] == "rec"]
     nx.draw_networkx_edges(
-        g, pos, edgelist=rec_edges, ax=ax, width=[1.5 * g.edges[e]["weight"] for e in rec_edges]
+        g,
+        pos,
+        edgelist=rec_edges,
+        ax=ax,
+        width=[
+            2.0 * (g.edges[e]["weight"] - 1.0) for e in rec_edges
+        ],  # from 1 star: differences show
     )
     because = [(a, b) for a, b, d in g.edges(data=True) if d["kind"] == "because"]
     nx.draw_networkx_edges(g, pos, edgelist=because, ax=ax, style="dashed", edge_color="grey")
@@ -113,7 +131,7 @@ def user_graph(
         ("liked", "liked in train (the explanation)"),
     ):
         ax.scatter([], [], color=colors[kind], label=label)
-    ax.legend(loc="lower left", fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
     ax.set_title(f"Top-5 recommendations of user {user_id}")
     ax.axis("off")
     return _save(fig, out)

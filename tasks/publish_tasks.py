@@ -72,7 +72,7 @@ def figures_task(
     paths = [
         figures.training_curves(history, fig_dir / "training_curves.png"),
         figures.embedding_umap(
-            scorer.enc.y_movie.numpy()[rated],
+            scorer.enc.z_movie.numpy()[rated],
             [genre_of[int(graph.movie_ids[i])] for i in rated],
             fig_dir / "movie_embeddings_umap.png",
             seed,
