@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import duckdb
+
+
+def test_refresh_scores_a_new_user_without_retraining(
+    pipeline_run: dict, tiny_dir: Path, tmp_path: Path
+) -> None:
+    from prefect.testing.utilities import prefect_test_harness
+
+    from flows.refresh_flow import refresh_flow
+
+    wh, outputs = tmp_path / "w.duckdb", tmp_path / "outputs"
+    shutil.copy(pipeline_run["warehouse"], wh)
+    shutil.copytree(pipeline_run["outputs"], outputs)
+    base_run = pipeline_run["result"]["run_id"]
+    # New data: the same release plus a user the model never saw, who rated five movies.
+    source = tmp_path / "source"
+    shutil.copytree(tiny_dir, source)
+    movies = [line.split(",")[0] for line in (source / "movies.csv").read_text().splitlines()[1:6]]
+    with open(source / "ratings.csv", "a") as fh:
+        for m in movies:
+            fh.write(f"9999,{m},5.0,1600000000\n")
+    with prefect_test_harness(server_startup_timeout=120):
+        result = refresh_flow(
+            dataset="tiny",
+            source=str(source),
+            warehouse=str(wh),
+            outputs=str(outputs),
+            k=5,
+            device="cpu",
+        )
+    assert result["refresh_of"] == base_run and result["new_users"] == 1
+    with duckdb.connect(str(wh), read_only=True) as con:
+        latest = con.execute("SELECT run_id FROM ops.latest").fetchall()
+        assert latest == [(result["run_id"],)]
+        params = json.loads(
+            con.execute(
+                "SELECT params FROM ops.runs WHERE run_id = ?", [result["run_id"]]
+            ).fetchall()[0][0]
+        )
+        assert params["refresh_of"] == base_run
+        recs = con.execute(
+            "SELECT movie_id FROM marts.recommendations_latest WHERE user_id = 9999"
+        ).fetchall()
+        assert len(recs) == 5 and not {str(m) for (m,) in recs} & set(movies)
+        # The model file is the base run's: nothing was retrained.
+    assert (outputs / "runs" / result["run_id"] / "model.pt").read_bytes() == (
+        outputs / "runs" / base_run / "model.pt"
+    ).read_bytes()
