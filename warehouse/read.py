@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import threading
+from collections import OrderedDict
 from pathlib import Path
 
 import duckdb
+import numpy as np
 
 from reelgraph.errors import ReelgraphError
 from warehouse.connection import connect, fetch_one, sql_text
@@ -18,6 +21,9 @@ from warehouse.connection import connect, fetch_one, sql_text
 
 class ReadError(ReelgraphError):
     pass
+
+
+NO_GENRES = "(no genres listed)"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,6 +36,79 @@ class RecommendQuery:
     k: int = 10
     least: bool = False
     run_id: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class RunMatrix:
+    """A run's published decoder and the movies' metadata, held in memory so a request scores the
+    whole catalogue with one matrix-vector product instead of a table scan. A published run's rows
+    never change (retention only deletes them), so it is cached by (warehouse, run id)."""
+
+    movie_ids: np.ndarray  # (n,) sorted
+    y: np.ndarray  # (n, d) ranking vectors
+    c: np.ndarray  # (n,) ranking biases
+    z: np.ndarray  # (n, d) rating vectors
+    z_unit: np.ndarray  # rating vectors at unit length, for explanations
+    b: np.ndarray  # (n,) rating biases
+    year: np.ndarray  # (n,) float, NaN when the title has no year
+    genre_bits: np.ndarray  # (n,) int64 bitmask over `genres`
+    genres: tuple[str, ...]
+    titles: list[str]
+    genre_text: list[str]
+
+    @staticmethod
+    def load(con: duckdb.DuckDBPyConnection, run_id: str) -> RunMatrix:
+        rows = con.execute(
+            """SELECT e.movie_id, e.embedding, e.bias, e.rating_embedding, e.rating_bias,
+                      raw.movie_year(m.title) AS year, m.title, m.genres
+               FROM marts.movie_embeddings e JOIN raw.movies m USING (movie_id)
+               WHERE e.run_id = ? ORDER BY e.movie_id""",
+            [run_id],
+        ).fetchall()
+        ids, y, c, z, b, year, titles, genre_text = (list(col) for col in zip(*rows, strict=True))
+        vocab = tuple(sorted({g for gs in genre_text for g in gs.split("|")}))
+        bit = {g: 1 << i for i, g in enumerate(vocab)}
+        z_arr = np.asarray(z, dtype=np.float32)
+        norms = np.linalg.norm(z_arr, axis=1, keepdims=True)
+        return RunMatrix(
+            np.asarray(ids, dtype=np.int64),
+            np.asarray(y, dtype=np.float32),
+            np.asarray(c, dtype=np.float32),
+            z_arr,
+            z_arr / np.where(norms > 0, norms, 1.0),
+            np.asarray(b, dtype=np.float32),
+            np.array([np.nan if v is None else v for v in year], dtype=np.float64),
+            np.array([sum(bit[g] for g in gs.split("|")) for gs in genre_text], dtype=np.int64),
+            vocab,
+            titles,
+            genre_text,
+        )
+
+    def positions(self, movie_ids: np.ndarray) -> np.ndarray:
+        """Row of each movie id; ids the run does not know are dropped."""
+        pos = np.searchsorted(self.movie_ids, movie_ids)
+        inside = pos < self.movie_ids.size
+        pos, ids = pos[inside], movie_ids[inside]
+        return pos[self.movie_ids[pos] == ids]
+
+
+_MATRICES: OrderedDict[tuple[str, str], RunMatrix] = OrderedDict()
+_MATRICES_LOCK = threading.Lock()
+_MATRICES_KEPT = 3
+
+
+def run_matrix(con: duckdb.DuckDBPyConnection, warehouse: Path, run_id: str) -> RunMatrix:
+    key = (str(warehouse.resolve()), run_id)
+    with _MATRICES_LOCK:
+        if key in _MATRICES:
+            _MATRICES.move_to_end(key)
+            return _MATRICES[key]
+    matrix = RunMatrix.load(con, run_id)
+    with _MATRICES_LOCK:
+        _MATRICES[key] = matrix
+        while len(_MATRICES) > _MATRICES_KEPT:
+            _MATRICES.popitem(last=False)
+    return matrix
 
 
 def parse_years(text: str | None) -> tuple[int | None, int | None]:
@@ -51,6 +130,7 @@ class Reader:
     """A read-only session on the warehouse (a short-lived connection per instance)."""
 
     def __init__(self, warehouse: str | Path, timeout_s: float = 30.0) -> None:
+        self.warehouse = Path(warehouse)
         self.con = connect(warehouse, read_only=True, timeout_s=timeout_s)
 
     def close(self) -> None:
@@ -112,20 +192,18 @@ class Reader:
         rows = self.con.execute(
             "SELECT DISTINCT unnest(string_split(genres, '|')) AS g FROM raw.movies ORDER BY g"
         ).fetchall()
-        return [r[0] for r in rows if r[0] != "(no genres listed)"]
+        return [r[0] for r in rows if r[0] != NO_GENRES]
 
     def recommend(self, q: RecommendQuery) -> list[dict]:
         if q.k < 1 or q.k > 1000:
             raise ReadError(f"--k must be between 1 and 1000, got {q.k}")
         run = self.resolve_run(q.run_id)
-        if (
-            fetch_one(
-                self.con,
-                "SELECT 1 FROM marts.user_embeddings WHERE run_id = ? AND user_id = ?",
-                [run, q.user_id],
-            )
-            is None
-        ):
+        user = fetch_one(
+            self.con,
+            "SELECT embedding, rating_embedding, rating_bias, global_mean FROM marts.user_embeddings WHERE run_id = ? AND user_id = ?",
+            [run, q.user_id],
+        )
+        if user is None:
             lo, hi = fetch_one(
                 self.con,
                 "SELECT min(user_id), max(user_id) FROM marts.user_embeddings WHERE run_id = ?",
@@ -134,7 +212,8 @@ class Reader:
             raise ReadError(
                 f"unknown user {q.user_id} in run {run}; users run from {lo} to {hi} (not all ids exist)"
             )
-        known = set(self.genres())
+        mat = run_matrix(self.con, self.warehouse, run)
+        known = set(mat.genres) - {NO_GENRES}
         wrong = [g for g in q.genres if g not in known]
         if wrong:
             raise ReadError(
@@ -142,17 +221,65 @@ class Reader:
             )
         if q.year_from is not None and q.year_to is not None and q.year_from > q.year_to:
             raise ReadError(f"bad year range {q.year_from}:{q.year_to}: the start is after the end")
-        params = {
-            "run_id": run,
-            "user_id": q.user_id,
-            "genres": list(q.genres) or None,
-            "year_from": q.year_from,
-            "year_to": q.year_to,
-            "min_score": q.min_score,
-            "k": q.k,
-            "least": q.least,
-        }
-        return self._dicts(sql_text("marts", "recommend.sql"), params)
+        return self._score_catalogue(run, mat, user, q)
+
+    def _score_catalogue(
+        self, run: str, mat: RunMatrix, user: tuple, q: RecommendQuery
+    ) -> list[dict]:
+        """The whole catalogue scored from the published decoder exactly as the model scores:
+        score = <y_u, y_m> + c_m; predicted rating = global_mean + b_u + b_m + <z_u, z_m> in
+        [0.5, 5]. What the model saw of the user (their train ratings; all their ratings for a
+        refresh run) is never a candidate; the explanation is their movie rated >= 4 closest
+        to the pick (cosine of rating vectors). Ties go to the smaller movie id."""
+        y_u, z_u, b_u, mu = user
+        seen = self.con.execute(
+            sql_text("marts", "seen_by_model.sql"), {"run_id": run, "user_id": q.user_id}
+        ).fetchall()
+        seen_ids = np.array([m for m, _ in seen], dtype=np.int64)
+        liked_ids = np.array([m for m, r in seen if r >= 4], dtype=np.int64)
+        score = mat.y @ np.asarray(y_u, dtype=np.float32) + mat.c
+        ok = np.ones(mat.movie_ids.size, dtype=bool)
+        ok[mat.positions(seen_ids)] = False
+        if q.genres:
+            mask = sum(1 << mat.genres.index(g) for g in q.genres if g in mat.genres)
+            ok &= (mat.genre_bits & mask) != 0
+        with np.errstate(invalid="ignore"):  # NaN years never pass a year filter, as in SQL
+            if q.year_from is not None:
+                ok &= mat.year >= q.year_from
+            if q.year_to is not None:
+                ok &= mat.year <= q.year_to
+        if q.min_score is not None:
+            ok &= score >= q.min_score
+        cand = np.flatnonzero(ok)
+        picks = cand[
+            np.lexsort((mat.movie_ids[cand], score[cand] if q.least else -score[cand]))[: q.k]
+        ]
+        rating = np.clip(
+            mu + b_u + mat.b[picks] + mat.z[picks] @ np.asarray(z_u, dtype=np.float32), 0.5, 5.0
+        )
+        liked = mat.positions(liked_ids)
+        because = (
+            liked[np.argmax(mat.z_unit[picks] @ mat.z_unit[liked].T, axis=1)]
+            if liked.size and picks.size
+            else None
+        )
+        out = []
+        for i, p in enumerate(picks):
+            bp = None if because is None else int(because[i])
+            out.append(
+                {
+                    "rank": i + 1,
+                    "movie_id": int(mat.movie_ids[p]),
+                    "title": mat.titles[p],
+                    "year": None if np.isnan(mat.year[p]) else int(mat.year[p]),
+                    "genres": mat.genre_text[p],
+                    "score": float(score[p]),
+                    "predicted_rating": float(rating[i]),
+                    "because_movie_id": None if bp is None else int(mat.movie_ids[bp]),
+                    "because_title": None if bp is None else mat.titles[bp],
+                }
+            )
+        return out
 
     def similar(self, movie_id: int, k: int = 10, run_id: str | None = None) -> list[dict]:
         if k < 1 or k > 1000:
