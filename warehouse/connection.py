@@ -35,7 +35,9 @@ def connect(
     backoff = initial_backoff_s
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only)
+            con = duckdb.connect(str(path), read_only=read_only)
+            con.execute(_MACROS)
+            return con
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower():
                 raise WarehouseError(f"cannot open warehouse {path}: {exc}") from exc
@@ -46,6 +48,9 @@ def connect(
                 ) from exc
             time.sleep(backoff)
             backoff = min(backoff * 2, 1.0)
+
+
+_MACROS = resources.files("warehouse").joinpath("sql", "macros.sql").read_text()
 
 
 def sql_text(layer: str, name: str) -> str:

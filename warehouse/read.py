@@ -60,7 +60,7 @@ class RunMatrix:
     def load(con: duckdb.DuckDBPyConnection, run_id: str) -> RunMatrix:
         rows = con.execute(
             """SELECT e.movie_id, e.embedding, e.bias, e.rating_embedding, e.rating_bias,
-                      raw.movie_year(m.title) AS year, m.title, m.genres
+                      movie_year(m.title) AS year, m.title, m.genres
                FROM marts.movie_embeddings e JOIN raw.movies m USING (movie_id)
                WHERE e.run_id = ? ORDER BY e.movie_id""",
             [run_id],
@@ -298,7 +298,7 @@ class Reader:
             )
         return self._dicts(
             """WITH me AS (SELECT rating_embedding FROM marts.movie_embeddings WHERE run_id = $run AND movie_id = $movie)
-               SELECT e.movie_id, m.title, m.genres, raw.movie_year(m.title) AS year,
+               SELECT e.movie_id, m.title, m.genres, movie_year(m.title) AS year,
                       list_cosine_similarity(e.rating_embedding, me.rating_embedding) AS similarity
                FROM marts.movie_embeddings e CROSS JOIN me JOIN raw.movies m USING (movie_id)
                WHERE e.run_id = $run AND e.movie_id <> $movie
@@ -308,7 +308,7 @@ class Reader:
 
     def movie(self, movie_id: int) -> dict | None:
         rows = self._dicts(
-            "SELECT movie_id, title, genres, raw.movie_year(title) AS year FROM raw.movies WHERE movie_id = ?",
+            "SELECT movie_id, title, genres, movie_year(title) AS year FROM raw.movies WHERE movie_id = ?",
             [movie_id],
         )
         return rows[0] if rows else None

@@ -157,7 +157,7 @@ def create_app(
     ) -> list[dict]:
         with reader() as r:
             cur = r.con.execute(
-                """SELECT movie_id, title, genres, raw.movie_year(title) AS year FROM raw.movies
+                """SELECT movie_id, title, genres, movie_year(title) AS year FROM raw.movies
                    WHERE title ILIKE '%' || ? || '%' ORDER BY length(title), movie_id LIMIT ?""",
                 [q, limit],
             )

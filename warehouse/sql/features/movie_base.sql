@@ -15,7 +15,7 @@ per_movie AS (
 )
 SELECT
     m.movie_id,
-    raw.movie_year(m.title) AS year,
+    movie_year(m.title) AS year,
     coalesce(p.n, 0) AS train_count,
     (coalesce(p.s, 0) + $shrinkage * g.mu) / (coalesce(p.n, 0) + $shrinkage) - g.mu AS mean_rating_shrunk,
     m.genres

@@ -2,11 +2,6 @@
 -- inside one transaction, so readers see the previous dataset or the new one, never a mix.
 CREATE SCHEMA IF NOT EXISTS raw;
 
--- Release year from a MovieLens title: the trailing "(1995)", or the first year of "(2006-2007)";
--- trailing spaces ignored; NULL when the title has none. One definition for features and readers.
-CREATE OR REPLACE MACRO raw.movie_year(title) AS
-    TRY_CAST(nullif(regexp_extract(trim(title), '\((\d{4})(?:\s*[-–]\s*\d{0,4})?\)$', 1), '') AS INTEGER);
-
 CREATE OR REPLACE TABLE raw.movies (
     movie_id  INTEGER NOT NULL,
     title     VARCHAR NOT NULL,
