@@ -51,7 +51,7 @@ class RunMatrix:
     z_unit: np.ndarray  # rating vectors at unit length, for explanations
     b: np.ndarray  # (n,) rating biases
     year: np.ndarray  # (n,) float, NaN when the title has no year
-    genre_bits: np.ndarray  # (n,) int64 bitmask over `genres`
+    genre_member: np.ndarray  # (n, len(genres)) bool: is movie i listed under genre j
     genres: tuple[str, ...]
     titles: list[str]
     genre_text: list[str]
@@ -67,7 +67,10 @@ class RunMatrix:
         ).fetchall()
         ids, y, c, z, b, year, titles, genre_text = (list(col) for col in zip(*rows, strict=True))
         vocab = tuple(sorted({g for gs in genre_text for g in gs.split("|")}))
-        bit = {g: 1 << i for i, g in enumerate(vocab)}
+        col = {g: j for j, g in enumerate(vocab)}
+        member = np.zeros((len(ids), len(vocab)), dtype=bool)
+        for i, gs in enumerate(genre_text):
+            member[i, [col[g] for g in gs.split("|")]] = True
         z_arr = np.asarray(z, dtype=np.float32)
         norms = np.linalg.norm(z_arr, axis=1, keepdims=True)
         return RunMatrix(
@@ -78,7 +81,7 @@ class RunMatrix:
             z_arr / np.where(norms > 0, norms, 1.0),
             np.asarray(b, dtype=np.float32),
             np.array([np.nan if v is None else v for v in year], dtype=np.float64),
-            np.array([sum(bit[g] for g in gs.split("|")) for gs in genre_text], dtype=np.int64),
+            member,
             vocab,
             titles,
             genre_text,
@@ -241,8 +244,7 @@ class Reader:
         ok = np.ones(mat.movie_ids.size, dtype=bool)
         ok[mat.positions(seen_ids)] = False
         if q.genres:
-            mask = sum(1 << mat.genres.index(g) for g in q.genres if g in mat.genres)
-            ok &= (mat.genre_bits & mask) != 0
+            ok &= mat.genre_member[:, [mat.genres.index(g) for g in q.genres]].any(axis=1)
         with np.errstate(invalid="ignore"):  # NaN years never pass a year filter, as in SQL
             if q.year_from is not None:
                 ok &= mat.year >= q.year_from
