@@ -24,7 +24,7 @@ import polars as pl
 
 from reelgraph.errors import ReelgraphError
 from warehouse import connect, run_sql_file
-from warehouse.connection import fetch_one, sql_text
+from warehouse.connection import fetch_one, sql_text, transaction
 
 log = logging.getLogger(__name__)
 
@@ -110,8 +110,7 @@ def build_features(
             content_source=source,
             users_without_train_ratings=n_split_users - users.height,
         )
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             _replace_rows(con, "features.user_features", users, split_id)
             _replace_rows(con, "features.movie_features", movies, split_id)
             _replace_rows(con, "features.manifest", manifest, split_id)
@@ -126,10 +125,6 @@ def build_features(
                     dt.datetime.now(dt.UTC).replace(tzinfo=None),
                 ],
             )
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
         log.info(
             "features for %s: users %d x %d, movies %d x %d, content from %s",
             split_id,

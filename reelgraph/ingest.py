@@ -21,7 +21,7 @@ import polars as pl
 from reelgraph.datasets import DatasetManifest
 from reelgraph.errors import ReelgraphError
 from warehouse import connect, run_sql_file
-from warehouse.connection import fetch_one
+from warehouse.connection import fetch_one, transaction
 
 log = logging.getLogger(__name__)
 
@@ -403,8 +403,7 @@ def _load(
     missing: list[str],
     before_commit: Callable[[duckdb.DuckDBPyConnection], None] | None,
 ) -> int:
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         run_sql_file(con, "raw", "tables.sql")  # recreates every raw table, empty
         for file, c in checked.items():
             table = _table_of(file)
@@ -415,10 +414,6 @@ def _load(
         ingest_id = _record(con, manifest, started, checked, missing, "succeeded", None)
         if before_commit is not None:
             before_commit(con)  # a test hook: fail here to prove the rollback
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return ingest_id
 
 
@@ -465,6 +460,5 @@ def _record(
 
 def _record_failure(con, manifest, started, checked, missing, error) -> None:  # noqa: ANN001
     """Keep a record of the refused attempt (and its rejects) for diagnosis; raw.* is untouched."""
-    con.execute("BEGIN TRANSACTION")
-    _record(con, manifest, started, checked, missing, "failed", error)
-    con.execute("COMMIT")
+    with transaction(con):
+        _record(con, manifest, started, checked, missing, "failed", error)

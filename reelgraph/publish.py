@@ -26,7 +26,7 @@ import torch
 from reelgraph.graph import RatingGraph
 from reelgraph.scoring import Scorer
 from warehouse import connect, run_sql_file
-from warehouse.connection import fetch_one
+from warehouse.connection import fetch_one, transaction
 
 log = logging.getLogger(__name__)
 
@@ -188,8 +188,7 @@ def publish_run(
         run_sql_file(con, "marts", "metrics.sql")
         run_sql_file(con, "marts", "tables.sql")
         run_sql_file(con, "marts", "latest_views.sql")
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             for table, frame in (
                 ("recommendations", recs),
                 ("least_relevant", least),
@@ -210,10 +209,6 @@ def publish_run(
             pruned = _prune(con, record.dataset, retention)
             if _before_commit is not None:
                 _before_commit(con)  # a test hook: fail (or be killed) inside the transaction
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
     finally:
         con.close()
     outputs_root = run_dir.parent

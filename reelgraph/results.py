@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from warehouse import connect, run_sql_file
+from warehouse.connection import transaction
 
 MetricRow = tuple[str, str, str, int | None, float]  # model, split, metric, k, value
 
@@ -22,8 +23,7 @@ def write_metrics(
     con = connect(warehouse)
     try:
         run_sql_file(con, "marts", "metrics.sql")
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             if replace:
                 con.execute(
                     "DELETE FROM marts.metrics WHERE run_id = ? AND list_contains(?, model)",
@@ -34,10 +34,6 @@ def write_metrics(
                     "INSERT INTO marts.metrics VALUES (?, ?, ?, ?, ?, ?)",
                     [(run_id, *r) for r in rows],
                 )
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
     finally:
         con.close()
     return len(rows)

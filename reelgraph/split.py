@@ -27,7 +27,7 @@ import pyarrow as pa
 
 from reelgraph.errors import ReelgraphError
 from warehouse import connect, run_sql_file
-from warehouse.connection import fetch_one
+from warehouse.connection import fetch_one, transaction
 
 log = logging.getLogger(__name__)
 
@@ -111,8 +111,7 @@ def make_split(warehouse: str | Path, params: SplitParams, force: bool = False) 
             }
         )
         del ratings
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             con.execute("DELETE FROM staging.split_ratings WHERE split_id = ?", [split_id])
             con.execute("DELETE FROM staging.splits WHERE split_id = ?", [split_id])
             con.register("assigned", frame)
@@ -131,10 +130,6 @@ def make_split(warehouse: str | Path, params: SplitParams, force: bool = False) 
                     dt.datetime.now(dt.UTC).replace(tzinfo=None),
                 ],
             )
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
         log.info("split %s: %s", split_id, counts)
         return SplitResult(split_id, checksum, counts)
     finally:

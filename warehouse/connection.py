@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 
@@ -75,3 +77,16 @@ def fetch_one(con: duckdb.DuckDBPyConnection, query: str, params: object = None)
         else con.execute(query).fetchall()
     )
     return rows[0] if rows else None
+
+
+@contextlib.contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """All or nothing: commit when the block ends, roll back on any exception (a kill rolls
+    back too: DuckDB discards an uncommitted transaction when the file is next opened)."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
