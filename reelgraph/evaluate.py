@@ -28,7 +28,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from reelgraph.graph import RatingGraph
+from reelgraph.graph import RatingGraph, UserItems
 from reelgraph.metrics import rating_metrics
 
 RANKING = ("precision", "recall", "ndcg", "map", "hit_rate")
@@ -45,32 +45,23 @@ class Recommender(Protocol):
         """Predicted ratings in stars, or None for a model that only ranks."""
 
 
-@dataclasses.dataclass
-class Relevance:
-    """Each user's relevant held-out movies as CSR (indptr over users, movie indices)."""
-
-    indptr: np.ndarray
-    items: np.ndarray
+class Relevance(UserItems):
+    """Each user's relevant held-out movies (rating >= threshold)."""
 
     @staticmethod
     def from_edges(
         users: np.ndarray, movies: np.ndarray, ratings: np.ndarray, n_users: int, threshold: float
-    ) -> Relevance:
+    ) -> Relevance:  # type: ignore[override]
         keep = ratings >= threshold
-        u, m = users[keep], movies[keep]
-        order = np.lexsort((m, u))
-        indptr = np.searchsorted(u[order], np.arange(n_users + 1))
-        return Relevance(indptr, m[order])
-
-    def count(self, users: np.ndarray) -> np.ndarray:
-        return self.indptr[users + 1] - self.indptr[users]
+        base = UserItems.from_edges(users[keep], movies[keep], n_users)
+        return Relevance(base.indptr, base.items)
 
 
 def hits_matrix(top: np.ndarray, users: np.ndarray, rel: Relevance) -> np.ndarray:
     """(b, K) bool: is the movie at each rank relevant to that user?"""
     out = np.zeros(top.shape, dtype=bool)
     for row, u in enumerate(users):
-        items = rel.items[rel.indptr[u] : rel.indptr[u + 1]]
+        items = rel.of(u)
         if items.size:
             out[row] = np.isin(top[row], items)
     return out
@@ -201,10 +192,7 @@ def evaluate(
     rel = Relevance.from_edges(hu, hm, hr, graph.n_users, threshold)
     popularity = np.bincount(tm.numpy(), minlength=graph.n_movies)
     acc = RankingAccumulator(k_values, graph.n_movies, popularity, int(np.unique(tu.numpy()).size))
-    # Train movies of each user, to exclude from their candidates.
-    order = np.lexsort((tm.numpy(), tu.numpy()))
-    t_items = tm.numpy()[order]
-    t_ptr = np.searchsorted(tu.numpy()[order], np.arange(graph.n_users + 1))
+    train = UserItems.from_edges(tu.numpy(), tm.numpy(), graph.n_users)  # never candidates
     users = np.flatnonzero(rel.count(np.arange(graph.n_users)) > 0)  # only users that can be scored
     k_max = min(k_values[-1], graph.n_movies)
     for start in range(0, users.size, batch_size):
@@ -212,14 +200,7 @@ def evaluate(
         with torch.no_grad():
             # A copy: scores may be a view (popularity's shared row) that masking must not touch.
             scores = rec.score(torch.as_tensor(batch, device=device)).to(torch.float32, copy=True)
-            lens = t_ptr[batch + 1] - t_ptr[batch]
-            rows = torch.as_tensor(np.repeat(np.arange(batch.size), lens), device=device)
-            cols = torch.as_tensor(
-                np.concatenate([t_items[t_ptr[u] : t_ptr[u + 1]] for u in batch]),
-                device=device,
-                dtype=torch.long,
-            )
-            scores[rows, cols] = float("-inf")
+            train.mask(scores, batch, float("-inf"))
             top = torch.topk(scores, k_max, dim=1).indices.cpu().numpy()
         acc.add(batch, top, rel)
         if progress is not None:

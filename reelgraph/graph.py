@@ -11,6 +11,7 @@ import dataclasses
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 
 # torch marks CSR as beta on every construction; the API we use (construct, spmm) is stable.
@@ -85,6 +86,37 @@ class RatingGraph:
         data["user", "rates", "movie"].edge_index = torch.stack([u, m])
         data["user", "rates", "movie"].edge_label = r
         return T.ToUndirected()(data)
+
+
+@dataclasses.dataclass(frozen=True)
+class UserItems:
+    """Each user's movies as CSR (numpy): `indptr` over user indices, movie indices sorted per
+    user. One structure for "what a user rated in train" (candidate exclusion), "what they
+    liked" (explanations) and "what is relevant to them" (evaluation)."""
+
+    indptr: np.ndarray
+    items: np.ndarray
+
+    @staticmethod
+    def from_edges(users: np.ndarray, movies: np.ndarray, n_users: int) -> UserItems:
+        users, movies = np.asarray(users), np.asarray(movies)
+        order = np.lexsort((movies, users))
+        return UserItems(np.searchsorted(users[order], np.arange(n_users + 1)), movies[order])
+
+    def of(self, user: int) -> np.ndarray:
+        return self.items[self.indptr[user] : self.indptr[user + 1]]
+
+    def count(self, users: np.ndarray) -> np.ndarray:
+        return self.indptr[users + 1] - self.indptr[users]
+
+    def mask(self, scores: torch.Tensor, batch: np.ndarray, fill: float) -> None:
+        """Set, in place, each batch row's scores of this user's movies to `fill`."""
+        lens = self.count(batch)
+        if not lens.sum():
+            return
+        rows = torch.as_tensor(np.repeat(np.arange(len(batch)), lens), device=scores.device)
+        cols = np.concatenate([self.of(u) for u in batch])
+        scores[rows, torch.as_tensor(cols, device=scores.device, dtype=torch.long)] = fill
 
 
 @dataclasses.dataclass

@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from reelgraph.graph import RatingGraph
+from reelgraph.graph import RatingGraph, UserItems
 from reelgraph.scoring import Scorer
 from warehouse import connect, run_sql_file
 from warehouse.connection import fetch_one, transaction
@@ -74,10 +74,7 @@ def recommendation_frames(scorer: Scorer, k: int) -> tuple[pa.Table, pa.Table]:
     # direction, so by cosine every popular movie looks alike there.
     y = torch.nn.functional.normalize(scorer.enc.z_movie.float(), dim=1).cpu().numpy()
     u, m, r = (t.numpy() for t in g.part("train"))
-    liked = r >= LIKED
-    order = np.lexsort((m[liked], u[liked]))
-    liked_u, liked_m = u[liked][order], m[liked][order]
-    liked_ptr = np.searchsorted(liked_u, np.arange(g.n_users + 1))
+    liked = UserItems.from_edges(u[r >= LIKED], m[r >= LIKED], g.n_users)
     users = np.arange(g.n_users)
     out = []
     for largest in (True, False):
@@ -96,7 +93,7 @@ def recommendation_frames(scorer: Scorer, k: int) -> tuple[pa.Table, pa.Table]:
             b, kk = top.movies.shape
             because = np.full((b, kk), -1, dtype=np.int64)
             for row, user in enumerate(top.users):
-                mine = liked_m[liked_ptr[user] : liked_ptr[user + 1]]
+                mine = liked.of(user)
                 if mine.size:
                     sims = y[top.movies[row]] @ y[mine].T  # (k, liked): cosine similarity
                     because[row] = mine[np.argmax(sims, axis=1)]

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from reelgraph.errors import ReelgraphError
-from reelgraph.graph import BipartiteAdjacency, RatingGraph, SparsePair
+from reelgraph.graph import BipartiteAdjacency, RatingGraph, SparsePair, UserItems
 from reelgraph.model import Encoded, GraphSAGERecommender, MessageGraph, message_graph
 from reelgraph.train import load_model, select_device
 
@@ -45,7 +45,7 @@ class Scorer:
     graph: RatingGraph
     enc: Encoded
     device: torch.device
-    train_csr: tuple[np.ndarray, np.ndarray]  # (indptr, movie_idx) of each user's train movies
+    train: UserItems  # each user's train movies: never their candidates
 
     @staticmethod
     def load(model_path: str | Path, graph: RatingGraph, device: str = "auto") -> Scorer:
@@ -66,10 +66,8 @@ class Scorer:
             message_graph(adj, None, dev),
             keep_movie_states=True,
         )
-        order = np.lexsort((m.cpu().numpy(), u.cpu().numpy()))
-        users_sorted = u.cpu().numpy()[order]
-        indptr = np.searchsorted(users_sorted, np.arange(graph.n_users + 1))
-        return Scorer(model, graph, enc, device, (indptr, m.cpu().numpy()[order]))
+        train = UserItems.from_edges(u.cpu().numpy(), m.cpu().numpy(), graph.n_users)
+        return Scorer(model, graph, enc, device, train)
 
     @torch.no_grad()
     def predict(self, user_idx: np.ndarray, movie_idx: np.ndarray) -> np.ndarray:
@@ -79,8 +77,7 @@ class Scorer:
         return self.model.clamp(self.model.predict(self.enc, u, m)).cpu().numpy()
 
     def train_items(self, user: int) -> np.ndarray:
-        indptr, items = self.train_csr
-        return items[indptr[user] : indptr[user + 1]]
+        return self.train.of(user)
 
     @torch.no_grad()
     def top_k(
@@ -95,21 +92,13 @@ class Scorer:
         stays at batch_size x n_movies whatever the number of users. largest=False gives the
         least relevant movies. A user's train movies are never candidates (exclude_train)."""
         k = min(k, self.graph.n_movies)
-        indptr, items = self.train_csr
         fill = float("-inf") if largest else float("inf")
         for start in range(0, len(users), batch_size):
             batch = np.asarray(users[start : start + batch_size])
             b = torch.as_tensor(batch, device=self.device, dtype=torch.long)
             scores = self.model.rank_all(self.enc, b)
             if exclude_train:
-                lens = indptr[batch + 1] - indptr[batch]
-                rows = torch.as_tensor(np.repeat(np.arange(len(batch)), lens), device=self.device)
-                cols = (
-                    np.concatenate([items[indptr[x] : indptr[x + 1]] for x in batch])
-                    if lens.sum()
-                    else np.empty(0, np.int64)
-                )
-                scores[rows, torch.as_tensor(cols, device=self.device, dtype=torch.long)] = fill
+                self.train.mask(scores, batch, fill)
             top = torch.topk(scores, k, dim=1, largest=largest)
             movies = top.indices
             rating = self.model.clamp(
