@@ -174,11 +174,18 @@ class BipartiteAdjacency:
     def message_matrices(
         self, keep: torch.Tensor | None, scale: torch.Tensor | None = None
     ) -> tuple[SparsePair, SparsePair]:
-        """Adjacency toward movies and toward users whose weights average over the kept edges.
+        """Adjacency toward movies and toward users whose weights average over the kept edges;
+        `scale` is an optional per-edge factor. See message_relations."""
+        return self.message_relations(keep, (scale,))[0]
 
-        keep: (E,) bool, the edges passing messages (None: all). scale: (E,) optional per-edge
-        factor (the rating deviation). Weights are computed directly in each CSR layout's order,
-        so an epoch costs a few gathers over the edges and no sorting.
+    def message_relations(
+        self, keep: torch.Tensor | None, scales: tuple[torch.Tensor | None, ...]
+    ) -> list[tuple[SparsePair, SparsePair]]:
+        """(toward movies, toward users) per relation, one relation per entry of `scales`.
+
+        keep: (E,) bool, the edges passing messages (None: all). Every relation averages over
+        the same kept edges, so the degrees and their gathers into each CSR layout are computed
+        once per call (an epoch), and weights are placed directly in layout order: no sorting.
         """
         device = self.user_idx.device
         k = torch.ones(self.user_idx.numel(), device=device) if keep is None else keep.float()
@@ -190,21 +197,22 @@ class BipartiteAdjacency:
         deg_u = (
             torch.zeros(self.n_users, device=device).index_add_(0, self.user_idx, k).clamp_(min=1.0)
         )
-        w = k if scale is None else k * scale
-        w_tm, w_tu = w[self.to_movie_perm], w[self.to_user_perm]  # edge weights in each layout
-        m_rows, u_rows = (
-            self.to_user_col,
-            self.to_movie_col,
-        )  # in to_user layout the cols are movies
-        to_movie = SparsePair(
-            self._csr("to_movie", w_tm / deg_m[self.to_movie_rows]),
-            self._csr("to_user", w_tu / deg_m[m_rows]),
-        )
-        to_user = SparsePair(
-            self._csr("to_user", w_tu / deg_u[self.to_user_rows]),
-            self._csr("to_movie", w_tm / deg_u[u_rows]),
-        )
-        return to_movie, to_user
+        # Degrees seen from each CSR slot; in the to_user layout the columns are movies and
+        # in the to_movie layout the columns are users.
+        deg_m_tm, deg_m_tu = deg_m[self.to_movie_rows], deg_m[self.to_user_col]
+        deg_u_tu, deg_u_tm = deg_u[self.to_user_rows], deg_u[self.to_movie_col]
+        out = []
+        for scale in scales:
+            w = k if scale is None else k * scale
+            w_tm, w_tu = w[self.to_movie_perm], w[self.to_user_perm]  # edge weights in each layout
+            to_movie = SparsePair(
+                self._csr("to_movie", w_tm / deg_m_tm), self._csr("to_user", w_tu / deg_m_tu)
+            )
+            to_user = SparsePair(
+                self._csr("to_user", w_tu / deg_u_tu), self._csr("to_movie", w_tm / deg_u_tm)
+            )
+            out.append((to_movie, to_user))
+        return out
 
     def _csr(self, layout: str, values: torch.Tensor) -> torch.Tensor:
         crow, col = getattr(self, f"{layout}_crow"), getattr(self, f"{layout}_col")

@@ -215,8 +215,8 @@ class GraphSAGERecommender(nn.Module):
 def message_graph(adj, keep: torch.Tensor | None, deviation: torch.Tensor | None) -> MessageGraph:  # noqa: ANN001
     """Adjacency for one pass: `keep` selects the train edges that pass messages (None = all);
     `deviation` is each edge's rating minus the global mean, for the `rates_dev` relation."""
-    to_m, to_u = adj.message_matrices(keep)
     if deviation is None:
+        ((to_m, to_u),) = adj.message_relations(keep, (None,))
         return MessageGraph(to_m, to_u)
-    dev_m, dev_u = adj.message_matrices(keep, scale=deviation)
+    (to_m, to_u), (dev_m, dev_u) = adj.message_relations(keep, (None, deviation))
     return MessageGraph(to_m, to_u, dev_m, dev_u)

@@ -158,9 +158,9 @@ def train(
     ckpt_path = out / CHECKPOINT
     if resume and ckpt_path.exists():
         ckpt = torch.load(ckpt_path, weights_only=True, map_location=device)
-        if ckpt["config"] == dataclasses.asdict(model_cfg) and ckpt["train_config"] == _resumable(
-            cfg
-        ):
+        if ckpt["config"] == dataclasses.asdict(model_cfg) and ckpt[
+            "train_config"
+        ] == result_config(cfg):
             model.load_state_dict(ckpt["model"])
             opt.load_state_dict(ckpt["optimizer"])
             state = _TrainState.from_checkpoint(ckpt)
@@ -284,7 +284,9 @@ class _TrainState:
         )
 
 
-def _resumable(cfg: TrainConfig) -> dict:
+def result_config(cfg: TrainConfig) -> dict:
+    """The settings that decide the trained weights: a checkpoint resumes only under the same ones,
+    and the checkpoint folder is keyed by them."""
     # How often we log or checkpoint does not change the result, so it may differ on resume.
     d = dataclasses.asdict(cfg)
     for k in ("log_every", "checkpoint_every", "device"):
@@ -301,7 +303,7 @@ def _save_checkpoint(
             "model": model.state_dict(),
             "optimizer": opt.state_dict(),
             "config": dataclasses.asdict(model_cfg),
-            "train_config": _resumable(cfg),
+            "train_config": result_config(cfg),
             "epoch": s.epoch,
             "best_val": s.best_val,
             "best_epoch": s.best_epoch,

@@ -10,7 +10,7 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
 from reelgraph import results, runs
 from reelgraph.graph_build import build_graph
-from reelgraph.train import TrainConfig, default_model_config, train
+from reelgraph.train import TrainConfig, default_model_config, result_config, train
 
 
 @task(name="train-graphsage")
@@ -31,14 +31,9 @@ def train_task(
     graph = build_graph(warehouse, split_id)
     cfg = TrainConfig(**(train_params or {}))
     model_cfg = default_model_config(graph, **(model_params or {}))
-    resumable = {
-        k: v
-        for k, v in dataclasses.asdict(cfg).items()
-        if k not in ("log_every", "checkpoint_every", "device")
-    }
     ckpt_dir = (
         Path(checkpoint_root)
-        / f"{split_id}-{runs.config_hash(dataclasses.asdict(model_cfg), resumable)}"
+        / f"{split_id}-{runs.config_hash(dataclasses.asdict(model_cfg), result_config(cfg))}"
     )
     progress_id = create_progress_artifact(
         progress=0.0, key="graphsage-training", description=f"GraphSAGE training, run {run_id}"
