@@ -1,15 +1,19 @@
 """The web explorer: a FastAPI app over the read API, plus one static page (no build step).
 
-Every request opens its own short read-only connection (retrying while a flow holds the
-write lock), so a flow can publish between requests and the explorer keeps answering.
+Requests share one read-only connection (a cursor each), which is given back when idle or as
+soon as a flow waits to write (warehouse.connection.SharedReadConnection); meanwhile requests
+open their own connections and wait out the flow's short write lock, so the explorer keeps
+answering while a flow publishes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import re
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -20,6 +24,7 @@ from pydantic import BaseModel, Field
 
 from reelgraph.errors import ReelgraphError
 from warehouse import WarehouseError
+from warehouse.connection import SharedReadConnection
 from warehouse.read import Reader, ReadError, RecommendQuery, parse_years
 
 STATIC = Path(__file__).parent / "static"
@@ -45,12 +50,17 @@ def create_app(
     warehouse, outputs = Path(warehouse), Path(outputs)
     scorers: dict[str, object] = {}
     lock = threading.Lock()
+    shared = SharedReadConnection(warehouse, timeout_s=10)
+    app.state.connection = shared
 
-    def reader() -> Reader:
-        try:
-            return Reader(warehouse, timeout_s=10)
-        except WarehouseError as exc:
-            raise HTTPException(503, str(exc)) from exc
+    @contextlib.contextmanager
+    def reader() -> Iterator[Reader]:
+        with contextlib.ExitStack() as stack:
+            try:
+                con = stack.enter_context(shared.cursor())
+            except WarehouseError as exc:
+                raise HTTPException(503, str(exc)) from exc
+            yield Reader(warehouse, con=con)
 
     def run_or_default(run: str | None) -> str | None:
         run = run or default_run
