@@ -87,7 +87,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         f"{f['movie_dim']} (content from {f['content_source']})"
     )
     print(
-        f"GraphSAGE: best epoch {t['best_epoch']} of {t['epochs_run']} on {t['device']} "
+        f"GraphSAGE: best rating epoch {t['best_epoch']}, ranking epoch {t['best_rank_epoch']}, "
+        f"of {t['epochs_run']} on {t['device']} "
         f"({t['seconds_per_epoch']:.3f} s/epoch); test RMSE {t['metrics']['test']['rmse']:.4f}, "
         f"MAE {t['metrics']['test']['mae']:.4f}"
     )
@@ -317,7 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--epochs",
         type=int,
-        default=300,
+        default=500,
         help="most training epochs (early stopping may end sooner)",
     )
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")

@@ -26,8 +26,29 @@ def training_curves(history: list[dict], out: Path) -> Path:
     best = min(val, key=lambda x: x[1])
     ax.axvline(best[0], color="grey", linestyle=":", label=f"best epoch {best[0]} ({best[1]:.4f})")
     ax.set(title="GraphSAGE training", xlabel="epoch", ylabel="RMSE (stars)")
-    ax.legend()
     ax.grid(alpha=0.3)
+    handles, labels = ax.get_legend_handles_labels()
+    ndcg_key = next((k for h in history for k in h if k.startswith("val_ndcg@")), None)
+    if ndcg_key is not None:  # the ranking output is selected on this one, on its own axis
+        rank = [(h["epoch"], h[ndcg_key]) for h in history if ndcg_key in h]
+        ax2 = ax.twinx()
+        ax2.plot(
+            [e for e, _ in rank],
+            [v for _, v in rank],
+            color="tab:green",
+            label=f"validation {ndcg_key[4:].upper()}",
+        )
+        top = max(rank, key=lambda x: x[1])
+        ax2.axvline(
+            top[0],
+            color="tab:green",
+            linestyle=":",
+            label=f"best ranking epoch {top[0]} ({top[1]:.4f})",
+        )
+        ax2.set_ylabel(ndcg_key[4:].upper())
+        h2, l2 = ax2.get_legend_handles_labels()
+        handles, labels = handles + h2, labels + l2
+    ax.legend(handles, labels, loc="center right", fontsize=8)
     return _save(fig, out)
 
 
@@ -225,8 +246,10 @@ from train ratings only.
 ## Training
 AdamW (lr {tc["lr"]}, weight decay {tc["weight_decay"]}), full batch; each epoch {tc["message_fraction"]:.0%}
 of train edges pass messages and the rest are supervised (MSE + {tc["rank_weight"]} x BPR with
-{tc["rank_negatives"]} random negatives). Early stopping on validation RMSE (patience {tc["patience"]}):
-best epoch {train["best_epoch"]} of {train["epochs_run"]}, {train["seconds_per_epoch"]:.3f} s/epoch on {train["device"]}, seed {tc["seed"]}.
+{tc["rank_negatives"]} random negatives). Each output is taken from its best validation epoch: the
+rating output at the best validation RMSE (epoch {train["best_epoch"]}), the ranking output at the best
+validation NDCG@{tc.get("rank_select_k", 20)} (epoch {train.get("best_rank_epoch")}); training stopped after {train["epochs_run"]}
+epochs, when neither had improved for {tc["patience"]}. {train["seconds_per_epoch"]:.3f} s/epoch on {train["device"]}, seed {tc["seed"]}.
 
 ## Evaluation (test split; every model on the same split through the same code)
 GraphSAGE test RMSE {test["rmse"]:.4f} stars, MAE {test["mae"]:.4f}. Ranking over the full

@@ -144,7 +144,7 @@ class Scorer:
 
         graph = MessageGraph(to_movie=None, to_user=pair(mean_w), to_user_dev=pair(dev_w))  # type: ignore[arg-type]
         z, b, y = self.model.encode_new_users(
-            torch.as_tensor(x, device=self.device), graph, self.enc.movie_states
+            torch.as_tensor(x, device=self.device), graph, self.enc
         )
         ratings = (
             z @ self.enc.z_movie.T

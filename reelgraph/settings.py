@@ -48,6 +48,9 @@ def configure_prefect_environment() -> None:
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_HOME", str(DEFAULT_PREFECT_HOME.resolve()))
+    # The first start of the ephemeral API server creates and migrates its SQLite database; on
+    # two busy cores that took longer than Prefect's default 20 s and the run failed to start.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
 
 

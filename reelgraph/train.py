@@ -6,6 +6,11 @@ disjoint train ratio: an edge never carries its own label through a message, whi
 the situation at validation/test time, when every train edge passes messages and the scored
 edges are absent from the graph.
 
+Model selection: the rating output is taken from the epoch with the best validation RMSE and
+the ranking output from the epoch with the best validation NDCG@K (full catalogue, train movies
+excluded, on a fixed sample of validation users); training stops when neither has improved for
+`patience` epochs. See reelgraph.model for why the two differ.
+
 Determinism: every random draw of epoch e comes from seeds derived from (seed, e), so a run
 resumed from a checkpoint after epoch e repeats the uninterrupted run exactly on CPU.
 
@@ -25,7 +30,8 @@ import numpy as np
 import torch
 
 from reelgraph.errors import ReelgraphError
-from reelgraph.graph import BipartiteAdjacency, RatingGraph
+from reelgraph.evaluate import Relevance, hits_matrix, ranking_at_k
+from reelgraph.graph import BipartiteAdjacency, RatingGraph, UserItems
 from reelgraph.metrics import rating_metrics
 from reelgraph.model import GraphSAGERecommender, ModelConfig, message_graph
 
@@ -41,7 +47,7 @@ class TrainingError(ReelgraphError):
 
 @dataclasses.dataclass
 class TrainConfig:
-    epochs: int = 300
+    epochs: int = 500
     lr: float = 0.005
     weight_decay: float = 0.05
     message_fraction: float = 0.75  # share of train edges passing messages in each epoch
@@ -52,7 +58,10 @@ class TrainConfig:
     rank_max_pairs: int = (
         1_000_000  # cap on BPR pairs per epoch: bounds memory on 25M-rating graphs
     )
-    patience: int = 50  # epochs without a better validation RMSE before stopping
+    patience: int = 50  # epochs without a better validation RMSE (nor NDCG@K) before stopping
+    rank_select_k: int = 20  # the ranking output is selected on validation NDCG at this K ...
+    rank_select_users: int = 4096  # ... over at most this many validation users (a fixed sample)
+    relevance_threshold: float = 4.0  # ... where a validation rating >= this is relevant
     min_delta: float = 1e-4
     eval_every: int = 1
     checkpoint_every: int = 10
@@ -65,7 +74,10 @@ class TrainConfig:
 @dataclasses.dataclass
 class TrainResult:
     model_path: str
-    best_epoch: int
+    best_epoch: int  # of the rating output (best validation RMSE)
+    best_rank_epoch: (
+        int | None
+    )  # of the ranking output (best validation NDCG@K); None: no ranking head
     epochs_run: int
     stopped_early: bool
     resumed_from_epoch: int | None
@@ -152,6 +164,11 @@ def train(
     adj = BipartiteAdjacency.build(t_user, t_movie, graph.n_users, graph.n_movies)
     deviation = (t_rating - model_cfg.global_mean) if model_cfg.rating_messages else None
     full_graph = message_graph(adj, None, deviation)  # every train edge passes messages
+    probe = (
+        RankingProbe.build(graph, cfg, device)
+        if model_cfg.rank_head and cfg.rank_weight > 0
+        else None
+    )
 
     state = _TrainState()
     resumed_from = None
@@ -173,7 +190,9 @@ def train(
     t0 = time.perf_counter()
     epochs_this_run = 0
     for epoch in range(state.epoch + 1, cfg.epochs + 1):
-        if state.bad_epochs >= cfg.patience:
+        if state.bad_epochs >= cfg.patience and (
+            probe is None or state.bad_rank_epochs >= cfg.patience
+        ):
             break
         torch.manual_seed(cfg.seed * 1_000_003 + epoch)  # dropout and sampling of this epoch
         gen = torch.Generator(device=device).manual_seed(cfg.seed * 1_000_003 + epoch)
@@ -205,21 +224,32 @@ def train(
             "train_rmse": float(torch.sqrt(torch.mean((pred.detach() - t_rating[sup]) ** 2))),
         }
         if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
-            val = _evaluate(model, x_user, x_movie, full_graph, v_user, v_movie, v_rating, use_amp)
+            enc = _encode_eval(model, x_user, x_movie, full_graph, use_amp)
+            val = _rating_metrics(model, enc, v_user, v_movie, v_rating)
             row["val_rmse"] = val["rmse"]
             if val["rmse"] < state.best_val - cfg.min_delta:
                 state.best_val, state.best_epoch, state.bad_epochs = val["rmse"], epoch, 0
-                state.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                state.best_state = _snapshot(model)
             else:
                 state.bad_epochs += cfg.eval_every
+            if probe is not None:
+                row[f"val_ndcg@{cfg.rank_select_k}"] = ndcg = probe.ndcg(model, enc)
+                if ndcg > state.best_rank + cfg.min_delta:
+                    state.best_rank, state.best_rank_epoch, state.bad_rank_epochs = ndcg, epoch, 0
+                    state.best_rank_state = _snapshot(model)
+                else:
+                    state.bad_rank_epochs += cfg.eval_every
+            del enc
         state.history.append(row)
         state.epoch = epoch
         if epoch % cfg.log_every == 0 or epoch == 1:
             log.info(
-                "epoch %d: train loss %.4f, val RMSE %s",
+                "epoch %d: train loss %.4f, val RMSE %.4f, val NDCG@%d %.4f",
                 epoch,
                 row["train_loss"],
-                f"{row.get('val_rmse', float('nan')):.4f}",
+                row.get("val_rmse", float("nan")),
+                cfg.rank_select_k,
+                row.get(f"val_ndcg@{cfg.rank_select_k}", float("nan")),
             )
             if progress is not None:
                 progress(
@@ -239,7 +269,11 @@ def train(
 
     if state.best_state is None:
         raise TrainingError("no validation evaluation happened; raise --epochs or lower eval_every")
+    # The checkpoint keeps the last weights and optimizer state, so more epochs can follow.
+    _save_checkpoint(ckpt_path, model, opt, model_cfg, cfg, state)
     model.load_state_dict(state.best_state)
+    if state.best_rank_state is not None:
+        model.attach_ranker(state.best_rank_state)
     metrics = {}
     for part in ("train", "val", "test"):
         u, m, r = (t.to(device) for t in graph.part(part))
@@ -248,10 +282,10 @@ def train(
         )
     model_path = out / MODEL
     save_model(model_path, model, model_cfg, cfg, metrics, state.history, state.best_epoch)
-    _save_checkpoint(ckpt_path, model, opt, model_cfg, cfg, state)
     return TrainResult(
         model_path=str(model_path),
         best_epoch=state.best_epoch,
+        best_rank_epoch=state.best_rank_epoch if probe is not None else None,
         epochs_run=state.epoch,
         stopped_early=state.epoch < cfg.epochs,
         resumed_from_epoch=resumed_from,
@@ -271,17 +305,17 @@ class _TrainState:
     bad_epochs: int = 0
     best_state: dict | None = None
     history: list[dict] = dataclasses.field(default_factory=list)
+    best_rank: float = -math.inf
+    best_rank_epoch: int = 0
+    bad_rank_epochs: int = 0
+    best_rank_state: dict | None = None
 
     @staticmethod
     def from_checkpoint(ckpt: dict) -> _TrainState:
-        return _TrainState(
-            ckpt["epoch"],
-            ckpt["best_val"],
-            ckpt["best_epoch"],
-            ckpt["bad_epochs"],
-            ckpt["best_state"],
-            list(ckpt["history"]),
-        )
+        fields = {f.name for f in dataclasses.fields(_TrainState)}
+        state = _TrainState(**{k: v for k, v in ckpt.items() if k in fields})
+        state.history = list(state.history)
+        return state
 
 
 def result_config(cfg: TrainConfig) -> dict:
@@ -304,12 +338,8 @@ def _save_checkpoint(
             "optimizer": opt.state_dict(),
             "config": dataclasses.asdict(model_cfg),
             "train_config": result_config(cfg),
-            "epoch": s.epoch,
-            "best_val": s.best_val,
-            "best_epoch": s.best_epoch,
-            "bad_epochs": s.bad_epochs,
-            "best_state": s.best_state,
-            "history": s.history,
+            # Not dataclasses.asdict: it would deep-copy the snapshots.
+            **{f.name: getattr(s, f.name) for f in dataclasses.fields(s)},
         },
         tmp,
     )
@@ -346,20 +376,77 @@ def load_model(
     """The model and the rest of the file (config, metrics, history): plain tensors, weights_only."""
     d = torch.load(path, weights_only=True, map_location=device)
     model = GraphSAGERecommender(ModelConfig(**d["config"])).to(device)
+    prefix = "ranker."
+    ranker = {k[len(prefix) :]: v for k, v in d["state_dict"].items() if k.startswith(prefix)}
+    if ranker:
+        model.attach_ranker(ranker)
     model.load_state_dict(d["state_dict"])
     model.eval()
     return model, d
 
 
+def _snapshot(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
 @torch.no_grad()
+def _encode_eval(model, x_user, x_movie, graph, use_amp: bool):  # noqa: ANN001, ANN202
+    model.eval()
+    with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_amp):
+        return model.encode(x_user, x_movie, graph)
+
+
+@torch.no_grad()
+def _rating_metrics(model, enc, users, movies, ratings) -> dict[str, float]:  # noqa: ANN001
+    pred = model.clamp(model.predict(enc, users, movies).float())
+    return rating_metrics(pred.cpu().numpy(), ratings.cpu().numpy())
+
+
 def _evaluate(
     model, x_user, x_movie, graph, users, movies, ratings, use_amp: bool
 ) -> dict[str, float]:  # noqa: ANN001
-    model.eval()
-    with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_amp):
-        enc = model.encode(x_user, x_movie, graph)
-        pred = model.clamp(model.predict(enc, users, movies).float())
-    return rating_metrics(pred.cpu().numpy(), ratings.cpu().numpy())
+    enc = _encode_eval(model, x_user, x_movie, graph, use_amp)
+    return _rating_metrics(model, enc, users, movies, ratings)
+
+
+@dataclasses.dataclass
+class RankingProbe:
+    """Validation NDCG@K of the ranking output, as the evaluation computes it (whole catalogue,
+    the user's train movies excluded, relevant = validation rating >= threshold), on a fixed
+    seeded sample of validation users so that it costs little per epoch on 25M ratings."""
+
+    users: np.ndarray
+    relevant: Relevance
+    train: UserItems
+    k: int
+    batch_size: int = 1024
+
+    @staticmethod
+    def build(graph: RatingGraph, cfg: TrainConfig, device: torch.device) -> RankingProbe | None:
+        vu, vm, vr = (t.numpy() for t in graph.part("val"))
+        relevant = Relevance.from_edges(vu, vm, vr, graph.n_users, cfg.relevance_threshold)
+        users = np.flatnonzero(relevant.count(np.arange(graph.n_users)) > 0)
+        if users.size == 0:
+            return None
+        if users.size > cfg.rank_select_users:
+            rng = np.random.default_rng(cfg.seed)
+            users = np.sort(rng.choice(users, cfg.rank_select_users, replace=False))
+        tu, tm, _ = graph.part("train")
+        train = UserItems.from_edges(tu.numpy(), tm.numpy(), graph.n_users)
+        return RankingProbe(users, relevant, train, min(cfg.rank_select_k, graph.n_movies))
+
+    @torch.no_grad()
+    def ndcg(self, model, enc) -> float:  # noqa: ANN001
+        total = 0.0
+        device = enc.y_movie.device
+        for start in range(0, self.users.size, self.batch_size):
+            batch = self.users[start : start + self.batch_size]
+            scores = model.rank_all(enc, torch.as_tensor(batch, device=device)).float()
+            self.train.mask(scores, batch, float("-inf"))
+            top = torch.topk(scores, self.k, dim=1).indices.cpu().numpy()
+            hits = hits_matrix(top, batch, self.relevant)
+            total += float(ranking_at_k(hits, self.relevant.count(batch), self.k)["ndcg"].sum())
+        return total / self.users.size
 
 
 def _bpr(model, enc, users, movies, ratings, cfg: TrainConfig, gen) -> torch.Tensor:  # noqa: ANN001

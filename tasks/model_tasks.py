@@ -42,13 +42,15 @@ def train_task(
     def on_progress(row: dict) -> None:
         update_progress_artifact(progress_id, progress=100.0 * row["epoch"] / row["epochs"])
         logger.info(
-            "epoch %d/%d: train loss %.4f, val RMSE %.4f (best %.4f at epoch %d)",
+            "epoch %d/%d: train loss %.4f, val RMSE %.4f (best %.4f at epoch %d), val NDCG@%d %.4f",
             row["epoch"],
             row["epochs"],
             row["train_loss"],
             row.get("val_rmse", float("nan")),
             row["best_val_rmse"],
             row["best_epoch"],
+            cfg.rank_select_k,
+            row.get(f"val_ndcg@{cfg.rank_select_k}", float("nan")),
         )
 
     result = train(graph, ckpt_dir, cfg, model_cfg, progress=on_progress)
@@ -62,10 +64,11 @@ def train_task(
         warehouse, run_id, results.rating_rows("graphsage", result.metrics), models=["graphsage"]
     )
     logger.info(
-        "GraphSAGE test RMSE %.4f, MAE %.4f (best epoch %d of %d, %.3f s/epoch on %s)",
+        "GraphSAGE test RMSE %.4f, MAE %.4f (best rating epoch %d, ranking epoch %s, of %d; %.3f s/epoch on %s)",
         result.metrics["test"]["rmse"],
         result.metrics["test"]["mae"],
         result.best_epoch,
+        result.best_rank_epoch,
         result.epochs_run,
         result.seconds_per_epoch,
         result.device,

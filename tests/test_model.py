@@ -162,3 +162,35 @@ def test_csr_sage_layer_matches_pyg_sageconv_forward_and_gradient() -> None:
     g_ours = torch.autograd.grad(out.square().sum(), x_u)[0]
     g_ref = torch.autograd.grad(ref.square().sum(), x_u)[0]
     assert torch.allclose(g_ours, g_ref, atol=1e-5)
+
+
+def test_each_output_comes_from_its_own_best_validation_epoch(
+    tiny_graph: RatingGraph, tmp_path: Path
+) -> None:
+    result = train(tiny_graph, tmp_path, FAST)
+    ndcg = [h["val_ndcg@20"] for h in result.history]
+    rmse = [h["val_rmse"] for h in result.history]
+    assert result.best_epoch == 1 + int(np.argmin(rmse))
+    assert result.best_rank_epoch == 1 + int(np.argmax(ndcg))
+    ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    model, meta = load_model(result.model_path)
+    assert model.ranker is not None
+    for name, value in ckpt["best_rank_state"].items():
+        assert torch.equal(model.ranker.state_dict()[name], value)
+    for name, value in ckpt["best_state"].items():
+        assert torch.equal(model.state_dict()[name], value)
+    # Scores: ratings from the RMSE snapshot, ranking from the NDCG snapshot, also inductively.
+    scorer = Scorer.from_model(model, tiny_graph, torch.device("cpu"))
+    rating_only = GraphSAGERecommender(model.cfg)
+    rating_only.load_state_dict(ckpt["best_state"])
+    ranking_only = GraphSAGERecommender(model.cfg)
+    ranking_only.load_state_dict(ckpt["best_rank_state"])
+    users = torch.arange(4)
+    for alone, method in ((rating_only, "score_all"), (ranking_only, "rank_all")):
+        ref = Scorer.from_model(alone, tiny_graph, torch.device("cpu"))
+        got = getattr(model, method)(scorer.enc, users)
+        assert torch.allclose(got, getattr(alone, method)(ref.enc, users), atol=1e-5)
+        new = scorer.score_new_user(np.arange(5), np.full(5, 4.0))
+        new_ref = ref.score_new_user(np.arange(5), np.full(5, 4.0))
+        field = "ratings" if method == "score_all" else "scores"
+        assert np.allclose(getattr(new, field), getattr(new_ref, field), atol=1e-5)
