@@ -55,6 +55,16 @@ def _print_ingest(result: dict, as_json: bool) -> None:
         print(f"  optional files absent: {', '.join(result['missing_files'])}")
 
 
+def _baseline_list(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in settings.DEFAULT_BASELINES]
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown baseline(s) {', '.join(unknown)}; known: {', '.join(settings.DEFAULT_BASELINES)}"
+        )
+    return names
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     settings.configure_prefect_environment()
     from flows.pipeline_flow import pipeline_flow
@@ -68,8 +78,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         n_users=args.n_users,
         seed=args.seed,
         epochs=args.epochs,
+        hidden=args.hidden,
         device=args.device,
         k=args.k,
+        baselines=args.baselines,
         force=args.force,
     )
     if args.json:
@@ -321,8 +333,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=500,
         help="most training epochs (early stopping may end sooner)",
     )
+    p.add_argument("--hidden", type=int, default=64, help="GraphSAGE hidden size")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
     p.add_argument("--k", type=int, default=20, help="length of the recommendation lists")
+    p.add_argument(
+        "--baselines",
+        type=_baseline_list,
+        help=f"comma-separated baselines to compare (default all: {','.join(settings.DEFAULT_BASELINES)}; "
+        "lightgcn is slow beyond a few million ratings on CPU)",
+    )
     p.add_argument(
         "--outputs",
         help=f"outputs folder (default {settings.DEFAULT_OUTPUTS} or ${settings.OUTPUTS_ENV})",

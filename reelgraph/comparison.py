@@ -9,11 +9,12 @@ from reelgraph import baselines
 from reelgraph.evaluate import EvalResult, evaluate
 from reelgraph.graph import RatingGraph
 from reelgraph.scoring import Scorer
+from reelgraph.settings import DEFAULT_BASELINES
 from reelgraph.train import load_model, select_device
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BASELINES = ("global_mean", "bias", "popularity", "mf", "ease", "lightgcn")
+
 HEADLINE = (
     ("rmse", None),
     ("mae", None),

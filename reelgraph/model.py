@@ -52,6 +52,45 @@ class SAGEConvCSR(SAGEConv):
         return out
 
 
+class _PairDot(torch.autograd.Function):
+    """<a[i], b[j]> for every pair of index vectors (i, j), in chunks, without keeping the
+    gathered (pairs x d) rows for the backward pass: it gathers them again. On 25M ratings an
+    epoch scores 5M supervision edges and 2M BPR pairs; autograd's plain gather-multiply-sum kept
+    about 2 GB of such rows alive until the backward pass."""
+
+    CHUNK = 1 << 20
+
+    @staticmethod
+    def forward(
+        ctx, a: torch.Tensor, b: torch.Tensor, i: torch.Tensor, j: torch.Tensor
+    ) -> torch.Tensor:  # type: ignore[override]  # noqa: ANN001
+        out = torch.empty(i.numel(), dtype=torch.result_type(a, b), device=a.device)
+        for s in range(0, i.numel(), _PairDot.CHUNK):
+            e = s + _PairDot.CHUNK
+            out[s:e] = (a.index_select(0, i[s:e]) * b.index_select(0, j[s:e])).sum(-1)
+        ctx.save_for_backward(a, b, i, j)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]  # noqa: ANN001, ANN205
+        a, b, i, j = ctx.saved_tensors
+        ga = torch.zeros_like(a) if ctx.needs_input_grad[0] else None
+        gb = torch.zeros_like(b) if ctx.needs_input_grad[1] else None
+        for s in range(0, i.numel(), _PairDot.CHUNK):
+            e = s + _PairDot.CHUNK
+            g = grad[s:e, None]
+            if ga is not None:
+                ga.index_add_(0, i[s:e], (g * b.index_select(0, j[s:e])).to(ga.dtype))
+            if gb is not None:
+                gb.index_add_(0, j[s:e], (g * a.index_select(0, i[s:e])).to(gb.dtype))
+        return ga, gb, None, None
+
+
+def pair_dot(a: torch.Tensor, b: torch.Tensor, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
+    """(a[i] * b[j]).sum(-1), memory-light (see _PairDot)."""
+    return _PairDot.apply(a, b, i, j)
+
+
 @dataclasses.dataclass
 class ModelConfig:
     """Everything needed to rebuild the model; saved inside every checkpoint."""
@@ -222,8 +261,7 @@ class GraphSAGERecommender(nn.Module):
         """Unclamped predicted ratings (stars) of (user, movie) pairs: training uses these."""
         # index_select: its backward is an index_add, where plain indexing's is a sort-based
         # index_put (several times slower on CPU for millions of edges).
-        zu, zm = enc.z_user.index_select(0, users), enc.z_movie.index_select(0, movies)
-        dot = (zu * zm).sum(-1)
+        dot = pair_dot(enc.z_user, enc.z_movie, users, movies)
         return (
             self.cfg.global_mean
             + enc.b_user.index_select(0, users)
@@ -239,8 +277,9 @@ class GraphSAGERecommender(nn.Module):
     def rank_pairs(self, enc: Encoded, users: torch.Tensor, movies: torch.Tensor) -> torch.Tensor:
         if not self.cfg.rank_head:
             return self.predict(enc, users, movies)
-        yu, ym = enc.y_user.index_select(0, users), enc.y_movie.index_select(0, movies)
-        return (yu * ym).sum(-1) + enc.c_movie.index_select(0, movies)
+        return pair_dot(enc.y_user, enc.y_movie, users, movies) + enc.c_movie.index_select(
+            0, movies
+        )
 
     def rank_all(self, enc: Encoded, users: torch.Tensor) -> torch.Tensor:
         """(len(users), n_movies) ranking scores (higher first): one matrix product."""

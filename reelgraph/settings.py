@@ -64,3 +64,8 @@ def source(explicit: str | os.PathLike[str] | None = None) -> str | None:
 def checkpoints_dir(outputs: str | os.PathLike[str] | None = None) -> Path:
     """Training checkpoints, keyed by split and configuration (so a failed run resumes)."""
     return outputs_dir(outputs) / "checkpoints"
+
+
+# Baselines the evaluation compares GraphSAGE with, by default all of them (here, not in
+# reelgraph.comparison, so the command line can validate names without importing torch).
+DEFAULT_BASELINES = ("global_mean", "bias", "popularity", "mf", "ease", "lightgcn")

@@ -194,3 +194,23 @@ def test_each_output_comes_from_its_own_best_validation_epoch(
         new_ref = ref.score_new_user(np.arange(5), np.full(5, 4.0))
         field = "ratings" if method == "score_all" else "scores"
         assert np.allclose(getattr(new, field), getattr(new_ref, field), atol=1e-5)
+
+
+def test_pair_dot_matches_autograd_of_the_plain_gather() -> None:
+    from reelgraph import model as model_module
+
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(7, 3, dtype=torch.float64, generator=gen, requires_grad=True)
+    b = torch.randn(5, 3, dtype=torch.float64, generator=gen, requires_grad=True)
+    i = torch.randint(0, 7, (40,), generator=gen)
+    j = torch.randint(0, 5, (40,), generator=gen)
+    old = model_module._PairDot.CHUNK
+    model_module._PairDot.CHUNK = 16  # several chunks, the last one partial
+    try:
+        assert torch.autograd.gradcheck(model_module.pair_dot, (a, b, i, j))
+        w = torch.randn(40, dtype=torch.float64, generator=gen)
+        ga, gb = torch.autograd.grad((model_module.pair_dot(a, b, i, j) * w).sum(), (a, b))
+        ra, rb = torch.autograd.grad(((a[i] * b[j]).sum(-1) * w).sum(), (a, b))
+        assert torch.allclose(ga, ra) and torch.allclose(gb, rb)
+    finally:
+        model_module._PairDot.CHUNK = old
