@@ -19,11 +19,12 @@ Imports only torch / torch_geometric / numpy.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -88,27 +89,40 @@ class TrainResult:
     device: str
 
 
-def keep_freed_memory() -> bool:
-    """Ask glibc to keep freed memory for reuse instead of unmapping it.
+@contextlib.contextmanager
+def keep_freed_memory() -> Iterator[bool]:
+    """While training, ask glibc to keep freed memory for reuse instead of unmapping it.
 
     Every epoch allocates the same few large tensors (millions of edges x hidden). By default
     glibc serves each from a fresh mmap and unmaps it on free, so every epoch pays first-touch
-    page faults again; on the 25m graph in a VM that was a third of the epoch. Returns whether
-    the setting was applied (only on glibc)."""
+    page faults again; on the 25m graph in a VM that was a third of the epoch. The setting is
+    process-wide, so it is undone (and the kept memory given back) when training ends: in the
+    pipeline process, evaluation and publishing run next, and with the setting left on the
+    25m pipeline was OOM-killed at 24 GB while publishing. Yields whether it applied (glibc only)."""
     import ctypes
     import ctypes.util
 
     name = ctypes.util.find_library("c")
-    if name is None:
-        return False
+    libc = None
+    if name is not None:
+        try:
+            libc = ctypes.CDLL(name)
+            libc.mallopt, libc.malloc_trim  # noqa: B018 - both must exist (glibc)
+        except (OSError, AttributeError):
+            libc = None
+    m_trim_threshold, m_mmap_max = -1, -4
+    applied = (
+        libc is not None
+        and bool(libc.mallopt(m_mmap_max, 0))
+        and bool(libc.mallopt(m_trim_threshold, 2**30 * 64))
+    )
     try:
-        libc = ctypes.CDLL(name)
-        m_trim_threshold, m_mmap_max = -1, -4
-        return bool(libc.mallopt(m_mmap_max, 0)) and bool(
-            libc.mallopt(m_trim_threshold, 2**30 * 64)
-        )
-    except (OSError, AttributeError):
-        return False
+        yield applied
+    finally:
+        if libc is not None:
+            libc.mallopt(m_mmap_max, 65536)  # glibc's defaults
+            libc.mallopt(m_trim_threshold, 128 * 1024)
+            libc.malloc_trim(0)
 
 
 def select_device(name: str = "auto") -> torch.device:
@@ -148,11 +162,23 @@ def train(
     stop_after_epoch simulates a crash (raises after that epoch's checkpoint) for resume tests.
     """
     cfg = cfg or TrainConfig()
+    on_cpu = select_device(cfg.device).type == "cpu"
+    with keep_freed_memory() if on_cpu else contextlib.nullcontext():
+        return _train(graph, out_dir, cfg, model_cfg, resume, progress, stop_after_epoch)
+
+
+def _train(
+    graph: RatingGraph,
+    out_dir: str | Path,
+    cfg: TrainConfig,
+    model_cfg: ModelConfig | None,
+    resume: bool,
+    progress: Callable[[dict], None] | None,
+    stop_after_epoch: int | None,
+) -> TrainResult:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     device = select_device(cfg.device)
-    if device.type == "cpu":
-        keep_freed_memory()
     model_cfg = model_cfg or default_model_config(graph)
     torch.manual_seed(cfg.seed)
     model = GraphSAGERecommender(model_cfg).to(device)
