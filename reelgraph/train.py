@@ -76,9 +76,8 @@ class TrainConfig:
 class TrainResult:
     model_path: str
     best_epoch: int  # of the rating output (best validation RMSE)
-    best_rank_epoch: (
-        int | None
-    )  # of the ranking output (best validation NDCG@K); None: no ranking head
+    # Of the ranking output (best validation NDCG@K); None when there is no ranking head.
+    best_rank_epoch: int | None
     epochs_run: int
     stopped_early: bool
     resumed_from_epoch: int | None
