@@ -12,6 +12,8 @@ from flows.ingest_flow import ingest_flow
 from flows.publish_flow import publish_flow
 from flows.train_flow import train_flow
 from reelgraph import runs
+from reelgraph.model import ModelConfig
+from reelgraph.train import TrainConfig
 
 
 @flow(name="pipeline")
@@ -25,13 +27,13 @@ def pipeline_flow(
     test_fraction: float = 0.1,
     n_users: int | None = None,
     seed: int = 0,
-    epochs: int = 500,
-    lr: float = 0.005,
-    hidden: int = 64,
-    embed_dim: int = 32,
-    dropout: float = 0.1,
-    id_embeddings: bool = False,
-    rank_weight: float = 1.0,
+    epochs: int = TrainConfig.epochs,
+    lr: float = TrainConfig.lr,
+    hidden: int = ModelConfig.hidden,
+    embed_dim: int = ModelConfig.embed_dim,
+    dropout: float = ModelConfig.dropout,
+    id_embeddings: bool = ModelConfig.id_embeddings,
+    rank_weight: float = TrainConfig.rank_weight,
     device: str = "auto",
     k: int = 20,
     baselines: list[str] | None = None,

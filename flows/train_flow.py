@@ -3,6 +3,8 @@ from __future__ import annotations
 from prefect import flow
 
 from reelgraph import runs, settings
+from reelgraph.model import ModelConfig
+from reelgraph.train import TrainConfig
 from tasks.model_tasks import train_task
 
 
@@ -12,13 +14,13 @@ def train_flow(
     warehouse: str | None = None,
     outputs: str | None = None,
     run_id: str | None = None,
-    epochs: int = 500,
-    lr: float = 0.005,
-    hidden: int = 64,
-    embed_dim: int = 32,
-    dropout: float = 0.1,
-    id_embeddings: bool = False,
-    rank_weight: float = 1.0,
+    epochs: int = TrainConfig.epochs,
+    lr: float = TrainConfig.lr,
+    hidden: int = ModelConfig.hidden,
+    embed_dim: int = ModelConfig.embed_dim,
+    dropout: float = ModelConfig.dropout,
+    id_embeddings: bool = ModelConfig.id_embeddings,
+    rank_weight: float = TrainConfig.rank_weight,
     device: str = "auto",
     seed: int = 0,
 ) -> dict:

@@ -77,12 +77,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         split=args.split,
         n_users=args.n_users,
         seed=args.seed,
-        epochs=args.epochs,
-        hidden=args.hidden,
         device=args.device,
         k=args.k,
         baselines=args.baselines,
         force=args.force,
+        # Unset hyper-parameters take the flow's defaults, which come from the model's config.
+        **{k: v for k, v in (("epochs", args.epochs), ("hidden", args.hidden)) if v is not None},
     )
     if args.json:
         print(json.dumps(result, indent=2, default=str))
@@ -330,10 +330,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--epochs",
         type=int,
-        default=500,
-        help="most training epochs (early stopping may end sooner)",
+        help="most training epochs (default 500; early stopping may end sooner)",
     )
-    p.add_argument("--hidden", type=int, default=64, help="GraphSAGE hidden size")
+    p.add_argument("--hidden", type=int, help="GraphSAGE hidden size (default 64)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
     p.add_argument("--k", type=int, default=20, help="length of the recommendation lists")
     p.add_argument(

@@ -224,15 +224,19 @@ def _train(
         model.train()
         keep = torch.rand(t_user.numel(), generator=gen, device=device) < cfg.message_fraction
         sup = ~keep
+        # Gathered once: each boolean gather over 20M train edges costs ~0.2 s on 2 cores.
+        s_user, s_movie, s_rating = t_user[sup], t_movie[sup], t_rating[sup]
         with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_amp):
             enc = model.encode(x_user, x_movie, message_graph(adj, keep, deviation))
-            pred = model.predict(enc, t_user[sup], t_movie[sup]).float()
-            loss = torch.mean((pred - t_rating[sup]) ** 2)
+            pred = model.predict(enc, s_user, s_movie).float()
+            loss = torch.mean((pred - s_rating) ** 2)
             if cfg.rank_weight > 0:
-                src = sup if cfg.rank_on == "supervision" else slice(None)
-                loss = loss + cfg.rank_weight * _bpr(
-                    model, enc, t_user[src], t_movie[src], t_rating[src], cfg, gen
+                ranked = (
+                    (s_user, s_movie, s_rating)
+                    if cfg.rank_on == "supervision"
+                    else (t_user, t_movie, t_rating)
                 )
+                loss = loss + cfg.rank_weight * _bpr(model, enc, *ranked, cfg, gen)
         if not torch.isfinite(loss):
             raise TrainingError(
                 f"epoch {epoch}: training loss is {loss.item()} (not finite); lower --lr (now {cfg.lr}) "
@@ -246,7 +250,7 @@ def _train(
         row = {
             "epoch": epoch,
             "train_loss": float(loss.detach()),
-            "train_rmse": float(torch.sqrt(torch.mean((pred.detach() - t_rating[sup]) ** 2))),
+            "train_rmse": float(torch.sqrt(torch.mean((pred.detach() - s_rating) ** 2))),
         }
         if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
             enc = _encode_eval(model, x_user, x_movie, full_graph, use_amp)
@@ -297,14 +301,16 @@ def _train(
     # The checkpoint keeps the last weights and optimizer state, so more epochs can follow.
     _save_checkpoint(ckpt_path, model, opt, model_cfg, cfg, state)
     model.load_state_dict(state.best_state)
-    if state.best_rank_state is not None:
-        model.attach_ranker(state.best_rank_state)
+    # Rating metrics read only the rating weights: one encoding for all three parts, before the
+    # ranker is attached (which would encode a second time for nothing).
+    enc = _encode_eval(model, x_user, x_movie, full_graph, use_amp)
     metrics = {}
     for part in ("train", "val", "test"):
         u, m, r = (t.to(device) for t in graph.part(part))
-        metrics[part] = (
-            _evaluate(model, x_user, x_movie, full_graph, u, m, r, use_amp) if u.numel() else {}
-        )
+        metrics[part] = _rating_metrics(model, enc, u, m, r) if u.numel() else {}
+    del enc
+    if state.best_rank_state is not None:
+        model.attach_ranker(state.best_rank_state)
     model_path = out / MODEL
     save_model(model_path, model, model_cfg, cfg, metrics, state.history, state.best_epoch)
     return TrainResult(
@@ -425,13 +431,6 @@ def _encode_eval(model, x_user, x_movie, graph, use_amp: bool):  # noqa: ANN001,
 def _rating_metrics(model, enc, users, movies, ratings) -> dict[str, float]:  # noqa: ANN001
     pred = model.clamp(model.predict(enc, users, movies).float())
     return rating_metrics(pred.cpu().numpy(), ratings.cpu().numpy())
-
-
-def _evaluate(
-    model, x_user, x_movie, graph, users, movies, ratings, use_amp: bool
-) -> dict[str, float]:  # noqa: ANN001
-    enc = _encode_eval(model, x_user, x_movie, graph, use_amp)
-    return _rating_metrics(model, enc, users, movies, ratings)
 
 
 @dataclasses.dataclass

@@ -121,19 +121,23 @@ def test_deploy_run_by_worker_completes_with_artifacts(tiny_dir: Path, tmp_path:
 
 
 async def _wait_for_run(api_url: str, flow_run_id: str, timeout: float) -> tuple[str, set[str]]:
-    os.environ["PREFECT_API_URL"] = api_url
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.settings import PREFECT_API_URL, temporary_settings
 
     deadline = time.monotonic() + timeout
-    async with get_client() as client:
-        while True:
-            run = await client.read_flow_run(flow_run_id)
-            if run.state is not None and run.state.is_final():
-                break
-            assert time.monotonic() < deadline, f"flow run still {run.state}"
-            await asyncio.sleep(2)
-        arts = await client.read_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(exists_=True))
-        )
-        return run.state.type.value, {a.key for a in arts if a.key}
+    # An explicit settings context: when an earlier test in this process left
+    # prefect_test_harness's settings active, an environment variable alone did not win and
+    # the client asked the harness's server, which answered 404 for this run.
+    with temporary_settings(updates={PREFECT_API_URL: api_url}):
+        async with get_client() as client:
+            while True:
+                run = await client.read_flow_run(flow_run_id)
+                if run.state is not None and run.state.is_final():
+                    break
+                assert time.monotonic() < deadline, f"flow run still {run.state}"
+                await asyncio.sleep(2)
+            arts = await client.read_artifacts(
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(exists_=True))
+            )
+            return run.state.type.value, {a.key for a in arts if a.key}
