@@ -54,11 +54,13 @@ model = GraphSAGERecommender(cfg)
 opt = torch.optim.AdamW(model.parameters(), lr=0.005)
 u, m, r = g.part('train')
 adj = BipartiteAdjacency.build(u, m, g.n_users, g.n_movies)
+u, m, r = adj.users, adj.movies, adj.canonical(r)
+dev = adj.weights(r - cfg.global_mean)
 times = []
 for epoch in range({args.epochs} + 1):
     t = time.perf_counter()
     keep = torch.rand(u.numel()) < 0.75
-    enc = model.encode(g.x_user, g.x_movie, message_graph(adj, keep, r - cfg.global_mean))
+    enc = model.encode(g.x_user, g.x_movie, message_graph(adj, keep, dev))
     sup = ~keep
     loss = torch.mean((model.predict(enc, u[sup], m[sup]) - r[sup]) ** 2)
     opt.zero_grad(); loss.backward(); opt.step()

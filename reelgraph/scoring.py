@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from reelgraph.errors import ReelgraphError
-from reelgraph.graph import BipartiteAdjacency, RatingGraph, SparsePair, UserItems
+from reelgraph.graph import BipartiteAdjacency, ColumnBlocks, RatingGraph, SparsePair, UserItems
 from reelgraph.model import Encoded, GraphSAGERecommender, MessageGraph, message_graph
 from reelgraph.train import load_model, select_device
 
@@ -59,7 +59,7 @@ class Scorer:
         model.eval()
         u, m, r = (t.to(device) for t in graph.part("train"))
         adj = BipartiteAdjacency.build(u, m, graph.n_users, graph.n_movies)
-        dev = (r - model.cfg.global_mean) if model.cfg.rating_messages else None
+        dev = (adj.canonical(r) - model.cfg.global_mean) if model.cfg.rating_messages else None
         enc = model.encode(
             graph.x_user.to(device),
             graph.x_movie.to(device),
@@ -93,10 +93,14 @@ class Scorer:
         least relevant movies. A user's train movies are never candidates (exclude_train)."""
         k = min(k, self.graph.n_movies)
         fill = float("-inf") if largest else float("inf")
+        buf = None  # one score buffer for every batch: no fresh ~1 GB allocation per batch
         for start in range(0, len(users), batch_size):
             batch = np.asarray(users[start : start + batch_size])
             b = torch.as_tensor(batch, device=self.device, dtype=torch.long)
-            scores = self.model.rank_all(self.enc, b)
+            if buf is None:
+                shape = (len(batch), self.graph.n_movies)
+                buf = torch.empty(shape, dtype=self.enc.y_movie.dtype, device=self.device)
+            scores = self.model.rank_all(self.enc, b, out=buf[: len(batch)])
             if exclude_train:
                 self.train.mask(scores, batch, fill)
             top = torch.topk(scores, k, dim=1, largest=largest)
@@ -139,7 +143,9 @@ class Scorer:
         shape = (1, self.graph.n_movies)
 
         def pair(w: torch.Tensor) -> SparsePair:  # no backward here: the transpose is never used
-            csr = torch.sparse_csr_tensor(crow, col, w, shape, check_invariants=False)
+            csr = ColumnBlocks.of(
+                torch.sparse_csr_tensor(crow, col, w, shape, check_invariants=False)
+            )
             return SparsePair(csr, csr)
 
         graph = MessageGraph(to_movie=None, to_user=pair(mean_w), to_user_dev=pair(dev_w))  # type: ignore[arg-type]

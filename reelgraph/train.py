@@ -187,7 +187,10 @@ def _train(
     v_user, v_movie, v_rating = (t.to(device) for t in graph.part("val"))
     x_user, x_movie = graph.x_user.to(device), graph.x_movie.to(device)
     adj = BipartiteAdjacency.build(t_user, t_movie, graph.n_users, graph.n_movies)
-    deviation = (t_rating - model_cfg.global_mean) if model_cfg.rating_messages else None
+    # From here train edges are in the adjacency's canonical order (by user, then movie), so an
+    # epoch's message mask is already in one CSR layout's order.
+    t_user, t_movie, t_rating = adj.users, adj.movies, adj.canonical(t_rating)
+    deviation = adj.weights(t_rating - model_cfg.global_mean) if model_cfg.rating_messages else None
     full_graph = message_graph(adj, None, deviation)  # every train edge passes messages
     probe = (
         RankingProbe.build(graph, cfg, device)
@@ -463,9 +466,13 @@ class RankingProbe:
     def ndcg(self, model, enc) -> float:  # noqa: ANN001
         total = 0.0
         device = enc.y_movie.device
+        buf = torch.empty(
+            (self.batch_size, enc.y_movie.shape[0]), dtype=enc.y_movie.dtype, device=device
+        )
         for start in range(0, self.users.size, self.batch_size):
             batch = self.users[start : start + self.batch_size]
-            scores = model.rank_all(enc, torch.as_tensor(batch, device=device)).float()
+            users = torch.as_tensor(batch, device=device)
+            scores = model.rank_all(enc, users, out=buf[: batch.size]).float()
             self.train.mask(scores, batch, float("-inf"))
             top = torch.topk(scores, self.k, dim=1).indices.cpu().numpy()
             hits = hits_matrix(top, batch, self.relevant)
@@ -477,14 +484,19 @@ def _bpr(model, enc, users, movies, ratings, cfg: TrainConfig, gen) -> torch.Ten
     pos = ratings >= cfg.rank_threshold
     if not bool(pos.any()):
         return torch.zeros((), device=ratings.device)
-    u, m = users[pos], movies[pos]
     max_pos = max(cfg.rank_max_pairs // cfg.rank_negatives, 1)
-    if u.numel() > max_pos:  # a random subset of positives, drawn from this epoch's generator
-        pick = torch.randperm(u.numel(), generator=gen, device=u.device)[:max_pos]
-        u, m = u[pick], m[pick]
-    u, m = u.repeat(cfg.rank_negatives), m.repeat(cfg.rank_negatives)
-    neg = torch.randint(0, model.cfg.n_movies, (u.numel(),), generator=gen, device=u.device)
-    diff = model.rank_pairs(enc, u, m) - model.rank_pairs(enc, u, neg)
+    n_pos = int(pos.sum())
+    if n_pos > max_pos:
+        # About max_pos of them, each kept independently (cheaper than a permutation of millions).
+        pos &= torch.rand(pos.shape, generator=gen, device=pos.device) < max_pos / n_pos
+    u, m = users[pos], movies[pos]
+    neg = torch.randint(
+        0, model.cfg.n_movies, (cfg.rank_negatives, u.numel()), generator=gen, device=u.device
+    )
+    # Each positive is scored once and compared with its rank_negatives negatives.
+    pos_score = model.rank_pairs(enc, u, m)
+    neg_score = model.rank_pairs(enc, u.repeat(cfg.rank_negatives), neg.view(-1))
+    diff = pos_score.repeat(cfg.rank_negatives) - neg_score
     return torch.nn.functional.softplus(-diff).mean()
 
 

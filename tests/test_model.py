@@ -41,7 +41,7 @@ def test_shapes_of_encoder_and_decoder(tiny_graph: RatingGraph) -> None:
     model = GraphSAGERecommender(default_model_config(g, hidden=16, embed_dim=8))
     u, m, r = g.part("train")
     adj = BipartiteAdjacency.build(u, m, g.n_users, g.n_movies)
-    enc = model.encode(g.x_user, g.x_movie, message_graph(adj, None, r - 3.5))
+    enc = model.encode(g.x_user, g.x_movie, message_graph(adj, None, adj.canonical(r) - 3.5))
     assert enc.z_user.shape == (g.n_users, 8) and enc.z_movie.shape == (g.n_movies, 8)
     assert model.predict(enc, u[:5], m[:5]).shape == (5,)
     scores = model.score_all(enc, torch.arange(3))
@@ -162,6 +162,41 @@ def test_csr_sage_layer_matches_pyg_sageconv_forward_and_gradient() -> None:
     g_ours = torch.autograd.grad(out.square().sum(), x_u)[0]
     g_ref = torch.autograd.grad(ref.square().sum(), x_u)[0]
     assert torch.allclose(g_ours, g_ref, atol=1e-5)
+
+
+@pytest.mark.parametrize("column_block", [None, 1, 2, 3])
+def test_message_matrices_match_a_dense_masked_mean_in_value_and_gradient(
+    column_block: int | None,
+) -> None:
+    """Whatever the column blocks (CPU splits products by column range) and whatever order the
+    edges arrive in, each direction is the mean over the kept edges, scaled per edge."""
+    from reelgraph.graph import BipartiteAdjacency
+
+    gen = torch.Generator().manual_seed(0)
+    n_u, n_m = 7, 5
+    pairs = torch.randperm(n_u * n_m, generator=gen)[:20]  # unique pairs, in no order
+    u, m = pairs // n_m, pairs % n_m
+    scale = torch.randn(20, generator=gen)
+    adj = BipartiteAdjacency.build(u, m, n_u, n_m, column_block=column_block)
+    assert torch.equal(adj.users, u[adj.order]) and torch.equal(adj.movies, m[adj.order])
+    keep = torch.rand(20, generator=gen) < 0.7  # canonical order, as training draws it
+    to_movie, to_user = adj.message_matrices(keep, adj.canonical(scale))
+
+    w = torch.zeros(n_u, n_m, dtype=torch.float64)
+    k = torch.zeros(n_u, n_m, dtype=torch.float64)
+    w[adj.users, adj.movies] = (keep * adj.canonical(scale)).double()
+    k[adj.users, adj.movies] = keep.double()
+    dense_to_movie = w.T / k.sum(0).clamp(min=1)[:, None]
+    dense_to_user = w / k.sum(1).clamp(min=1)[:, None]
+    for pair, dense, n_src in ((to_movie, dense_to_movie, n_u), (to_user, dense_to_user, n_m)):
+        x = torch.randn(n_src, 3, generator=gen, requires_grad=True)
+        out = pair @ x
+        ref = dense.float() @ x
+        assert torch.allclose(out, ref, atol=1e-6)
+        g_out = torch.randn(out.shape, generator=gen)
+        (grad,) = torch.autograd.grad(out, x, g_out)
+        (grad_ref,) = torch.autograd.grad(ref, x, g_out)
+        assert torch.allclose(grad, grad_ref, atol=1e-6)
 
 
 def test_each_output_comes_from_its_own_best_validation_epoch(
