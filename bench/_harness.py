@@ -28,15 +28,34 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({model}), {platform.system()} {platform.release()}"
 
 
-def run_stage(name: str, code: str) -> dict:
-    """Run `code` in a child Python; returns its wall seconds and its own peak RSS in GiB."""
+def run_stage(
+    name: str, code: str, memory_limit_gib: float | None = None, may_fail: bool = False
+) -> dict:
+    """Run `code` in a child Python; returns its wall seconds and its own peak RSS in GiB.
+
+    memory_limit_gib caps the child's address space, so a stage that needs more fails with a
+    MemoryError of its own instead of waking the kernel's OOM killer; with may_fail the failure
+    is reported in the result (its last line of output) instead of ending the benchmark."""
+    limit = (
+        "import resource as _r\n"
+        f"_r.setrlimit(_r.RLIMIT_AS, ({int(memory_limit_gib * 2**30)}, {int(memory_limit_gib * 2**30)}))\n"
+        if memory_limit_gib
+        else ""
+    )
     report = (
         "\nimport resource as _r\nprint('__PEAK_KIB__', _r.getrusage(_r.RUSAGE_SELF).ru_maxrss)\n"
     )
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", code + report], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", limit + code + report], capture_output=True, text=True
+    )
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
+        if may_fail:
+            last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+            result = {"stage": name, "wall_s": round(wall, 2), "failed": last[:300]}
+            print(json.dumps(result), flush=True)
+            return result
         sys.stderr.write(proc.stdout + proc.stderr)
         raise SystemExit(f"stage {name} failed with exit code {proc.returncode}")
     lines = proc.stdout.strip().splitlines()

@@ -339,18 +339,20 @@ class SparsePair:
 
 
 class _SpMM(torch.autograd.Function):
-    # Sparse products run in the matrix's dtype (float32): under bf16 autocast on CUDA the dense
-    # input arrives in bf16, and sparse.mm is not autocast, so it is cast here and back.
+    # Sparse products run in float32, outside autocast: under bf16 autocast on CUDA the dense
+    # input arrives in bf16 and the edge weights (means of up to ~80k neighbours) need fp32.
     @staticmethod
     def forward(ctx, a, a_t, row_scale, x):  # noqa: ANN001, ANN205
         ctx.a_t, ctx.row_scale, ctx.x_dtype = a_t, row_scale, x.dtype
-        out = a @ x.float()
-        return out if row_scale is None else out.mul_(row_scale[:, None])
+        with torch.autocast(x.device.type, enabled=False):
+            out = a @ x.float()
+            return out if row_scale is None else out.mul_(row_scale[:, None])
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # noqa: ANN001, ANN205
         # Edge weights and scales are constants of the epoch: only the dense input gets a gradient.
-        grad = grad.float()
-        if ctx.row_scale is not None:
-            grad = grad * ctx.row_scale[:, None]
-        return None, None, None, (ctx.a_t @ grad).to(ctx.x_dtype)
+        with torch.autocast(grad.device.type, enabled=False):
+            grad = grad.float()
+            if ctx.row_scale is not None:
+                grad = grad * ctx.row_scale[:, None]
+            return None, None, None, (ctx.a_t @ grad).to(ctx.x_dtype)

@@ -46,7 +46,11 @@ class SAGEConvCSR(SAGEConv):
 
     def forward(self, x: tuple[torch.Tensor, torch.Tensor], adj: SparsePair) -> torch.Tensor:  # type: ignore[override]
         x_src, x_dst = x
-        out = self.lin_l(adj @ x_src)
+        return self.combine(adj @ x_src, x_dst)
+
+    def combine(self, aggregated: torch.Tensor, x_dst: torch.Tensor | None) -> torch.Tensor:
+        """The update rule from an aggregate computed elsewhere (see GraphSAGERecommender)."""
+        out = self.lin_l(aggregated)
         if self.root_weight:
             out = out + self.lin_r(x_dst)
         return out
@@ -139,12 +143,39 @@ class Encoded:
 
 @dataclasses.dataclass
 class MessageGraph:
-    """The adjacency one forward pass uses: CSR matrices (dst x src) per relation and direction."""
+    """The adjacency one forward pass uses: CSR matrices (dst x src) per relation and direction.
+
+    reuse_inputs: keep the first layer's aggregates of the input features (`input_aggregates`)
+    for the next pass with the same features; set on a graph that is encoded again and again,
+    such as the full train graph of every validation pass."""
 
     to_movie: SparsePair
     to_user: SparsePair
     to_movie_dev: SparsePair | None = None
     to_user_dev: SparsePair | None = None
+    reuse_inputs: bool = False
+    _kept: tuple | None = dataclasses.field(default=None, repr=False)
+
+    def aggregate(self, src_user: torch.Tensor, src_movie: torch.Tensor) -> list[torch.Tensor]:
+        """[to movies, to users] (+ [to movies, to users] of rates_dev): one product each."""
+        out = [self.to_movie @ src_user, self.to_user @ src_movie]
+        if self.to_movie_dev is not None and self.to_user_dev is not None:
+            out += [self.to_movie_dev @ src_user, self.to_user_dev @ src_movie]
+        return out
+
+    def input_aggregates(self, x_user: torch.Tensor, x_movie: torch.Tensor) -> list[torch.Tensor]:
+        """`aggregate` of the input features with a column of ones appended, without gradient:
+        the features are constants, so a layer that aggregates them instead of their projection
+        needs no backward product (see GraphSAGERecommender._first_layer_aggregates)."""
+        if self._kept is not None and self._kept[0] is x_user and self._kept[1] is x_movie:
+            return self._kept[2]
+        with torch.no_grad():
+            ones_u = x_user.new_ones(x_user.shape[0], 1)
+            ones_m = x_movie.new_ones(x_movie.shape[0], 1)
+            agg = self.aggregate(torch.cat([x_user, ones_u], 1), torch.cat([x_movie, ones_m], 1))
+        if self.reuse_inputs:
+            self._kept = (x_user, x_movie, agg)
+        return agg
 
 
 class GraphSAGERecommender(nn.Module):
@@ -211,11 +242,15 @@ class GraphSAGERecommender(nn.Module):
         movie_states = [h_m]
         for layer in range(2):
             # Both directions read the previous layer's states (a synchronous update).
-            new_m = self.to_movie[layer]((h_u, h_m), graph.to_movie)
-            new_u = self.to_user[layer]((h_m, h_u), graph.to_user)
+            if layer == 0 and not self.cfg.id_embeddings:
+                agg = self._first_layer_aggregates(x_user, x_movie, graph)
+            else:
+                agg = graph.aggregate(h_u, h_m)
+            new_m = self.to_movie[layer].combine(agg[0], h_m)
+            new_u = self.to_user[layer].combine(agg[1], h_u)
             if self.cfg.rating_messages:
-                new_m = new_m + self.to_movie_dev[layer]((h_u, h_m), graph.to_movie_dev)
-                new_u = new_u + self.to_user_dev[layer]((h_m, h_u), graph.to_user_dev)
+                new_m = new_m + self.to_movie_dev[layer].combine(agg[2], None)
+                new_u = new_u + self.to_user_dev[layer].combine(agg[3], None)
             if layer == 0:
                 new_m, new_u = self.dropout(torch.relu(new_m)), self.dropout(torch.relu(new_u))
             h_u, h_m = new_u, new_m
@@ -224,6 +259,22 @@ class GraphSAGERecommender(nn.Module):
         if keep_movie_states:
             enc.movie_states = movie_states[:2]
         return enc
+
+    def _first_layer_aggregates(
+        self, x_user: torch.Tensor, x_movie: torch.Tensor, graph: MessageGraph
+    ) -> list[torch.Tensor]:
+        """The first layer's aggregates of the projected states, A @ (x W^T + b), computed as
+        (A @ [x, 1]) @ [W, b]^T: the same numbers, but the sparse products read the constant
+        input features, so they need no backward pass (a quarter of an epoch's sparse products)
+        and the validation graph's can be kept from one epoch to the next. With id embeddings
+        (parameters) the projected states are aggregated as in the later layer."""
+        aggregates = graph.input_aggregates(x_user, x_movie)
+        # Aggregates alternate (to movies, to users): users' features reach movies, and back.
+        projections = [self.user_proj, self.movie_proj] * (len(aggregates) // 2)
+        return [
+            nn.functional.linear(a, torch.cat([p.weight, p.bias[:, None]], 1))
+            for a, p in zip(aggregates, projections, strict=True)
+        ]
 
     def encode_new_users(
         self, x_new: torch.Tensor, graph: MessageGraph, enc: Encoded
@@ -312,12 +363,14 @@ def message_graph(
     adj: BipartiteAdjacency,
     keep: torch.Tensor | None,
     deviation: torch.Tensor | EdgeWeights | None,
+    reuse_inputs: bool = False,
 ) -> MessageGraph:
     """Adjacency for one pass: `keep` (canonical edge order, see BipartiteAdjacency) selects the
     train edges that pass messages (None = all); `deviation` is each edge's rating minus the
-    global mean, for the `rates_dev` relation (as EdgeWeights when reused every epoch)."""
+    global mean, for the `rates_dev` relation (as EdgeWeights when reused every epoch).
+    reuse_inputs: see MessageGraph."""
     if deviation is None:
         ((to_m, to_u),) = adj.message_relations(keep, (None,))
-        return MessageGraph(to_m, to_u)
+        return MessageGraph(to_m, to_u, reuse_inputs=reuse_inputs)
     (to_m, to_u), (dev_m, dev_u) = adj.message_relations(keep, (None, deviation))
-    return MessageGraph(to_m, to_u, dev_m, dev_u)
+    return MessageGraph(to_m, to_u, dev_m, dev_u, reuse_inputs=reuse_inputs)

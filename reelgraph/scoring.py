@@ -63,7 +63,7 @@ class Scorer:
         enc = model.encode(
             graph.x_user.to(device),
             graph.x_movie.to(device),
-            message_graph(adj, None, dev),
+            message_graph(adj, None, dev, reuse_inputs=True),  # the ranker's encoding reuses them
             keep_movie_states=True,
         )
         train = UserItems.from_edges(u.cpu().numpy(), m.cpu().numpy(), graph.n_users)

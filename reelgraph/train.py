@@ -57,7 +57,7 @@ class TrainConfig:
     rank_negatives: int = 4  # random negative movies per positive
     rank_on: str = "supervision"  # BPR positives: "supervision" edges only, or "all" train edges
     rank_max_pairs: int = (
-        1_000_000  # cap on BPR pairs per epoch: bounds memory on 25M-rating graphs
+        1_000_000  # about this many BPR pairs per epoch at most: bounds memory on 25M ratings
     )
     patience: int = 50  # epochs without a better validation RMSE (nor NDCG@K) before stopping
     rank_select_k: int = 20  # the ranking output is selected on validation NDCG at this K ...
@@ -84,8 +84,9 @@ class TrainResult:
     history: list[dict]
     metrics: dict[str, dict[str, float]]  # part -> {rmse, mae, mse_scaled}
     seconds: float
-    seconds_per_epoch: float
+    seconds_per_epoch: float  # of this run's epochs, validation included
     device: str
+    eval_seconds: float = 0.0  # of `seconds`, the part spent on validation (RMSE and NDCG@K)
 
 
 @contextlib.contextmanager
@@ -187,11 +188,12 @@ def _train(
     v_user, v_movie, v_rating = (t.to(device) for t in graph.part("val"))
     x_user, x_movie = graph.x_user.to(device), graph.x_movie.to(device)
     adj = BipartiteAdjacency.build(t_user, t_movie, graph.n_users, graph.n_movies)
-    # From here train edges are in the adjacency's canonical order (by user, then movie), so an
-    # epoch's message mask is already in one CSR layout's order.
+    # From here train edges are in the adjacency's canonical order (its to-user layout's), so
+    # an epoch's message mask is already in one CSR layout's order.
     t_user, t_movie, t_rating = adj.users, adj.movies, adj.canonical(t_rating)
     deviation = adj.weights(t_rating - model_cfg.global_mean) if model_cfg.rating_messages else None
-    full_graph = message_graph(adj, None, deviation)  # every train edge passes messages
+    # Every train edge passes messages; encoded at each validation, so it keeps its inputs.
+    full_graph = message_graph(adj, None, deviation, reuse_inputs=True)
     probe = (
         RankingProbe.build(graph, cfg, device)
         if model_cfg.rank_head and cfg.rank_weight > 0
@@ -216,7 +218,7 @@ def _train(
 
     use_amp = cfg.amp and device.type == "cuda"
     t0 = time.perf_counter()
-    epochs_this_run = 0
+    epochs_this_run, eval_seconds = 0, 0.0
     for epoch in range(state.epoch + 1, cfg.epochs + 1):
         if state.bad_epochs >= cfg.patience and (
             probe is None or state.bad_rank_epochs >= cfg.patience
@@ -256,6 +258,7 @@ def _train(
             "train_rmse": float(torch.sqrt(torch.mean((pred.detach() - s_rating) ** 2))),
         }
         if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
+            t_eval = time.perf_counter()
             enc = _encode_eval(model, x_user, x_movie, full_graph, use_amp)
             val = _rating_metrics(model, enc, v_user, v_movie, v_rating)
             row["val_rmse"] = val["rmse"]
@@ -272,6 +275,7 @@ def _train(
                 else:
                     state.bad_rank_epochs += cfg.eval_every
             del enc
+            eval_seconds += time.perf_counter() - t_eval
         state.history.append(row)
         state.epoch = epoch
         if epoch % cfg.log_every == 0 or epoch == 1:
@@ -328,6 +332,7 @@ def _train(
         seconds=seconds,
         seconds_per_epoch=seconds / max(epochs_this_run, 1),
         device=str(device),
+        eval_seconds=eval_seconds,
     )
 
 

@@ -199,6 +199,38 @@ def test_message_matrices_match_a_dense_masked_mean_in_value_and_gradient(
         assert torch.allclose(grad, grad_ref, atol=1e-6)
 
 
+def test_first_layer_aggregating_raw_features_is_the_same_model(tiny_graph: RatingGraph) -> None:
+    """Layer 0 computes A @ (x W^T + b) as (A @ [x, 1]) @ [W, b]^T: same outputs and gradients
+    as aggregating the projected states, and a reused graph's kept aggregates never go stale."""
+    g = tiny_graph
+    torch.manual_seed(0)
+    model = GraphSAGERecommender(default_model_config(g, hidden=16, embed_dim=8)).eval()
+    u, m, r = g.part("train")
+    adj = BipartiteAdjacency.build(u, m, g.n_users, g.n_movies, column_block=7)
+    graph = message_graph(adj, None, adj.canonical(r) - 3.5, reuse_inputs=True)
+
+    def outputs_and_grads(enc) -> list[torch.Tensor]:  # noqa: ANN001
+        loss = sum(t.square().sum() for t in (enc.z_user, enc.y_movie, enc.b_movie))
+        grads = torch.autograd.grad(loss, [model.user_proj.weight, model.movie_proj.bias])
+        return [enc.z_user, enc.y_movie, enc.b_movie, *grads]
+
+    fast = outputs_and_grads(model.encode(g.x_user, g.x_movie, graph))
+    again = outputs_and_grads(model.encode(g.x_user, g.x_movie, graph))  # kept aggregates
+    model._first_layer_aggregates = lambda x_u, x_m, gr: gr.aggregate(  # the textbook order
+        model.user_proj(x_u), model.movie_proj(x_m)
+    )
+    slow = outputs_and_grads(model.encode(g.x_user, g.x_movie, graph))
+    for a, b, c in zip(fast, again, slow, strict=True):
+        assert torch.equal(a, b) and torch.allclose(a, c, atol=1e-5)
+    del model._first_layer_aggregates
+    other = g.x_user + 1.0  # new features: the kept aggregates must not be used for them
+    fresh = message_graph(adj, None, adj.canonical(r) - 3.5)
+    with torch.no_grad():
+        got = model.encode(other, g.x_movie, graph).z_user
+        assert torch.allclose(got, model.encode(other, g.x_movie, fresh).z_user, atol=1e-6)
+        assert not torch.allclose(got, fast[0], atol=1e-3)
+
+
 def test_each_output_comes_from_its_own_best_validation_epoch(
     tiny_graph: RatingGraph, tmp_path: Path
 ) -> None:
