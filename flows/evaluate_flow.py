@@ -3,6 +3,7 @@ from __future__ import annotations
 from prefect import flow
 
 from reelgraph import settings
+from reelgraph.metrics import RELEVANT_RATING
 from tasks.eval_tasks import evaluate_task
 
 
@@ -14,8 +15,9 @@ def evaluate_flow(
     warehouse: str | None = None,
     outputs: str | None = None,
     k_values: list[int] | None = None,
-    threshold: float = 4.0,
+    threshold: float = RELEVANT_RATING,
     models: list[str] | None = None,
+    baseline_params: dict[str, dict] | None = None,
     device: str = "auto",
 ) -> dict:
     """Full-catalogue ranking and rating metrics of GraphSAGE and the baselines on one split."""
@@ -29,5 +31,6 @@ def evaluate_flow(
         k_values,
         threshold,
         models,
+        baseline_params,
         device,
     )

@@ -11,9 +11,7 @@ from flows.features_flow import features_flow
 from flows.ingest_flow import ingest_flow
 from flows.publish_flow import publish_flow
 from flows.train_flow import train_flow
-from reelgraph import runs
-from reelgraph.model import ModelConfig
-from reelgraph.train import TrainConfig
+from reelgraph import run_config, runs, settings
 
 
 @flow(name="pipeline")
@@ -27,13 +25,16 @@ def pipeline_flow(
     test_fraction: float = 0.1,
     n_users: int | None = None,
     seed: int = 0,
-    epochs: int = TrainConfig.epochs,
-    lr: float = TrainConfig.lr,
-    hidden: int = ModelConfig.hidden,
-    embed_dim: int = ModelConfig.embed_dim,
-    dropout: float = ModelConfig.dropout,
-    id_embeddings: bool = ModelConfig.id_embeddings,
-    rank_weight: float = TrainConfig.rank_weight,
+    config: str | None = None,
+    epochs: int | None = None,
+    lr: float | None = None,
+    hidden: int | None = None,
+    embed_dim: int | None = None,
+    dropout: float | None = None,
+    id_embeddings: bool | None = None,
+    model_params: dict | None = None,
+    train_params: dict | None = None,
+    refit: bool = True,
     device: str = "auto",
     k: int = 20,
     baselines: list[str] | None = None,
@@ -41,11 +42,31 @@ def pipeline_flow(
     force: bool = False,
 ) -> dict:
     """The whole job, top to bottom: acquire -> ingest -> split -> features -> train ->
-    evaluate -> publish -> figures. Every stage is also a flow of its own."""
+    evaluate -> refit on every rating -> publish -> figures. Every stage is also a flow.
+
+    Settings: the code's defaults, then the config file (`config`, else the dataset's tuned
+    default, see reelgraph.run_config), then the named parameters that are set, then
+    model_params / train_params (any ModelConfig / TrainConfig field)."""
     run_id = runs.new_run_id()
     started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     params = {name: value for name, value in locals().items() if name not in ("run_id", "started")}
     timings: dict[str, float] = {}
+    chosen = run_config.resolve(dataset, config, settings.outputs_dir(outputs))
+    named_model = {"hidden": hidden, "embed_dim": embed_dim, "dropout": dropout}
+    named_model["id_embeddings"] = id_embeddings
+    named_train = {"epochs": epochs, "lr": lr}
+    model_settings = {
+        **chosen.model,
+        **{k: v for k, v in named_model.items() if v is not None},
+        **(model_params or {}),
+    }
+    train_settings = {
+        **chosen.train,
+        **{k: v for k, v in named_train.items() if v is not None},
+        **(train_params or {}),
+        "device": device,
+        "seed": seed,
+    }
 
     def timed(stage: str, fn, **kw):  # noqa: ANN001, ANN202
         t = time.perf_counter()
@@ -56,16 +77,14 @@ def pipeline_flow(
     ingested = timed(
         "ingest", ingest_flow, dataset=dataset, source=source, warehouse=warehouse, force=force
     )
+    split_settings = {"protocol": split, "seed": seed, "n_users": n_users, "force": force}
     feats = timed(
         "split+features",
         features_flow,
         warehouse=warehouse,
-        protocol=split,
         val_fraction=val_fraction,
         test_fraction=test_fraction,
-        seed=seed,
-        n_users=n_users,
-        force=force,
+        **split_settings,
     )
     trained = timed(
         "train",
@@ -74,15 +93,9 @@ def pipeline_flow(
         warehouse=warehouse,
         outputs=outputs,
         run_id=run_id,
-        epochs=epochs,
-        lr=lr,
-        hidden=hidden,
-        embed_dim=embed_dim,
-        dropout=dropout,
-        id_embeddings=id_embeddings,
-        rank_weight=rank_weight,
-        device=device,
-        seed=seed,
+        model_params=model_settings,
+        train_params=train_settings,
+        name="eval_model",
     )
     evaluated = timed(
         "evaluate",
@@ -94,14 +107,46 @@ def pipeline_flow(
         outputs=outputs,
         k_values=sorted({10, k}),
         models=baselines,
+        baseline_params=chosen.baselines,
         device=device,
     )
+    served = trained
+    if refit:
+        # The lists people see come from the same settings and epoch counts, refit on every
+        # rating (validation and test too): the evaluated model never saw those.
+        everything = timed(
+            "refit split+features",
+            features_flow,
+            warehouse=warehouse,
+            val_fraction=0.0,
+            test_fraction=0.0,
+            **split_settings,
+        )
+        served = timed(
+            "refit",
+            train_flow,
+            split_id=everything["split"]["split_id"],
+            warehouse=warehouse,
+            outputs=outputs,
+            run_id=run_id,
+            model_params=model_settings,
+            train_params=train_settings,
+            fixed_epochs=[trained["best_epoch"], trained["best_rank_epoch"]],
+            name="model",
+        )
     record = {
         "run_id": run_id,
         "dataset": dataset,
         "data_checksum": ingested["data_checksum"],
-        "split_id": feats["split"]["split_id"],
-        "params": {**params, "graph_path": trained["graph_path"]},
+        "split_id": served["split_id"],
+        "params": {
+            **params,
+            "graph_path": served["graph_path"],
+            "eval_split_id": trained["split_id"],
+            "config_file": chosen.path,
+            "model_settings": model_settings,
+            "train_settings": train_settings,
+        },
         "seed": seed,
         "device": trained["device"],
         "timings": timings,
@@ -112,10 +157,11 @@ def pipeline_flow(
         "publish+figures",
         publish_flow,
         record=record,
-        graph_path=trained["graph_path"],
-        model_path=trained["model_path"],
+        graph_path=served["graph_path"],
+        model_path=served["model_path"],
         split=feats["split"],
         train=trained,
+        served=served if refit else None,
         warehouse=warehouse,
         outputs=outputs,
         k=k,
@@ -128,6 +174,8 @@ def pipeline_flow(
         **feats,
         "train": trained,
         "evaluate": evaluated,
+        "refit": served if refit else None,
         "publish": published,
         "timings": timings,
+        "config_file": chosen.path,
     }

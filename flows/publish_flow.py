@@ -13,13 +13,16 @@ def publish_flow(
     model_path: str,
     split: dict,
     train: dict,
+    served: dict | None = None,
     warehouse: str | None = None,
     outputs: str | None = None,
     k: int = 20,
     retention: int = 5,
     device: str = "auto",
 ) -> dict:
-    """Publish a trained and evaluated run: marts + *_latest switch, then figures and model card."""
+    """Publish a trained and evaluated run: marts + *_latest switch, then figures and model card.
+    train: the evaluated model's manifest; served: the refit model's, when the lists come from
+    a model refit on every rating (None: from the evaluated model)."""
     wh = str(settings.warehouse_path(warehouse))
     run_dir = str(settings.outputs_dir(outputs) / "runs" / record["run_id"])
     published = publish_task(wh, record, graph_path, model_path, run_dir, k, retention, device)
@@ -32,6 +35,7 @@ def publish_flow(
         record["dataset"],
         split,
         train,
+        served,
         record["seed"],
     )
     return {**published, **figs, "run_dir": run_dir}

@@ -3,8 +3,6 @@ from __future__ import annotations
 from prefect import flow
 
 from reelgraph import runs, settings
-from reelgraph.model import ModelConfig
-from reelgraph.train import TrainConfig
 from tasks.model_tasks import train_task
 
 
@@ -14,17 +12,14 @@ def train_flow(
     warehouse: str | None = None,
     outputs: str | None = None,
     run_id: str | None = None,
-    epochs: int = TrainConfig.epochs,
-    lr: float = TrainConfig.lr,
-    hidden: int = ModelConfig.hidden,
-    embed_dim: int = ModelConfig.embed_dim,
-    dropout: float = ModelConfig.dropout,
-    id_embeddings: bool = ModelConfig.id_embeddings,
-    rank_weight: float = TrainConfig.rank_weight,
-    device: str = "auto",
-    seed: int = 0,
+    model_params: dict | None = None,
+    train_params: dict | None = None,
+    fixed_epochs: list[int | None] | None = None,
+    name: str = "model",
 ) -> dict:
-    """Train the 2-layer GraphSAGE rating model on a split whose features are built."""
+    """Train the GraphSAGE recommender on a split whose features are built: each output
+    selected on validation, or, with fixed_epochs ([rating, ranking]), refit without one.
+    model_params / train_params override ModelConfig / TrainConfig defaults."""
     run_id = run_id or runs.new_run_id()
     out = settings.outputs_dir(outputs)
     return train_task(
@@ -33,11 +28,8 @@ def train_flow(
         run_id,
         str(out / "runs" / run_id),
         str(settings.checkpoints_dir(outputs)),
-        {"epochs": epochs, "lr": lr, "rank_weight": rank_weight, "device": device, "seed": seed},
-        {
-            "hidden": hidden,
-            "embed_dim": embed_dim,
-            "dropout": dropout,
-            "id_embeddings": id_embeddings,
-        },
+        train_params,
+        model_params,
+        fixed_epochs,
+        name,
     )

@@ -1,11 +1,14 @@
 """Baselines trained on the same split and scored by the same evaluation code as GraphSAGE.
 
-global_mean, bias (regularised user + item biases), popularity, mf (biased matrix
-factorisation, torch), ease (closed form, on the items with enough train ratings) and lightgcn
-(torch_geometric.nn.LightGCN, BPR loss). Each knows how to `score` all movies for a batch of
-users; the rating models also `predict` stars.
+Rating models: global_mean, bias (regularised user + item biases), mf (biased matrix
+factorisation, torch). Ranking models: popularity, ease (closed form, on the items with enough
+train ratings), lightgcn (torch_geometric.nn.LightGCN, BPR loss), bpr_mf (matrix factorisation
+trained with BPR) and ials (implicit ALS, the `implicit` package). Each knows how to `score` all
+movies for a batch of users; the rating models also `predict` stars. The iteratively trained
+ranking models keep their epoch with the best validation NDCG@20, as GraphSAGE's ranking output
+does; `reelgraph tune` chooses every ranking model's settings on validation with one budget.
 
-Imports only torch / torch_geometric / numpy.
+Imports only torch / torch_geometric / numpy (ials also `implicit` and scipy, when it is fitted).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import warnings
 import numpy as np
 import torch
 
+from reelgraph.evaluate import ScoresOf, ValidationProbe
 from reelgraph.graph import RatingGraph
 from reelgraph.metrics import RATING_MAX, RATING_MIN
 
@@ -162,6 +166,13 @@ class MF:
         )
 
 
+@dataclasses.dataclass
+class EASEConfig:
+    reg: float = 250.0  # L2 on the item-item weights (lambda)
+    min_ratings: int = 2  # movies with fewer train ratings are left out of the item-item matrix ...
+    max_items: int = 6000  # ... as are all but the most rated this many (memory: items^2 doubles)
+
+
 class EASE:
     """Embarrassingly Shallow Autoencoder (Steck 2019): B = I - P / diag(P), P = (X'X + l I)^-1,
     on the `max_items` most rated movies with at least `min_ratings` train ratings so the
@@ -169,48 +180,97 @@ class EASE:
 
     name = "ease"
 
-    def __init__(
-        self, graph: RatingGraph, reg: float = 250.0, min_ratings: int = 2, max_items: int = 6000
-    ) -> None:
+    def __init__(self, graph: RatingGraph, cfg: EASEConfig | None = None) -> None:
+        cfg = cfg or EASEConfig()
         u, m, _ = (t.numpy() for t in graph.part("train"))
         counts = np.bincount(m, minlength=graph.n_movies)
-        eligible = np.flatnonzero(counts >= min_ratings)
-        items = eligible[np.argsort(-counts[eligible], kind="stable")[:max_items]]
+        eligible = np.flatnonzero(counts >= cfg.min_ratings)
+        items = eligible[np.argsort(-counts[eligible], kind="stable")[: cfg.max_items]]
         self.items = torch.from_numpy(np.sort(items))
         col = np.full(graph.n_movies, -1)
         col[self.items.numpy()] = np.arange(self.items.numel())
         keep = col[m] >= 0
-        x = torch.zeros(graph.n_users, self.items.numel())
-        x[torch.from_numpy(u[keep]), torch.from_numpy(col[m[keep]])] = 1.0
-        gram = (x.T @ x).double()
-        gram += reg * torch.eye(gram.shape[0], dtype=torch.float64)
+        x = torch.sparse_coo_tensor(
+            torch.from_numpy(np.stack([u[keep], col[m[keep]]])),
+            torch.ones(int(keep.sum())),
+            (graph.n_users, self.items.numel()),
+        ).to_sparse_csr()
+        gram = _gram(x)
+        gram += cfg.reg * torch.eye(gram.shape[0], dtype=torch.float64)
         p = torch.linalg.inv(gram)
         b = -p / torch.diagonal(p)[None, :]
         b.fill_diagonal_(0.0)
         self.B = b.float()
-        self.X = x.to_sparse_csr()
+        self.X = x
         self.n_movies = graph.n_movies
 
     @torch.no_grad()
     def score(self, users: torch.Tensor) -> torch.Tensor:
         out = torch.full((users.numel(), self.n_movies), -1e9)
-        rows = (
-            torch.index_select(self.X.to_dense(), 0, users)
-            if self.X.shape[0] < 50_000
-            else self._rows(users)
-        )
-        out[:, self.items] = rows @ self.B
+        out[:, self.items] = _csr_rows(self.X, users) @ self.B
         return out
-
-    def _rows(self, users: torch.Tensor) -> torch.Tensor:
-        crow, col = self.X.crow_indices(), self.X.col_indices()
-        dense = torch.zeros(users.numel(), self.B.shape[0])
-        for i, uu in enumerate(users.tolist()):
-            dense[i, col[crow[uu] : crow[uu + 1]]] = 1.0
-        return dense
 
     def predict(self, users: torch.Tensor, movies: torch.Tensor) -> None:
         return None
+
+
+def _gram(x: torch.Tensor, rows: int = 16_384) -> torch.Tensor:
+    """X'X of a tall binary CSR matrix, block of rows by block (a dense 162k x 6k X is 4 GB)."""
+    gram = torch.zeros(x.shape[1], x.shape[1], dtype=torch.float64)
+    for s in range(0, x.shape[0], rows):
+        block = _csr_rows(x, torch.arange(s, min(s + rows, x.shape[0])))
+        gram += (block.T @ block).double()
+    return gram
+
+
+def _csr_rows(x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """Dense rows of a CSR matrix."""
+    crow, col, val = x.crow_indices(), x.col_indices(), x.values()
+    starts, ends = crow[rows], crow[rows + 1]
+    lengths = ends - starts
+    row_of = torch.repeat_interleave(torch.arange(rows.numel()), lengths)
+    offsets = torch.arange(int(lengths.sum())) - torch.repeat_interleave(
+        torch.cumsum(lengths, 0) - lengths, lengths
+    )
+    idx = torch.repeat_interleave(starts, lengths) + offsets
+    dense = torch.zeros(rows.numel(), x.shape[1])
+    dense[row_of, col[idx]] = val[idx]
+    return dense
+
+
+class _EpochSelection:
+    """Keeps the parameters of the epoch with the best validation NDCG@20 (the probe GraphSAGE's
+    ranking output is selected with) and says when `patience` epochs brought nothing better."""
+
+    def __init__(self, graph: RatingGraph, patience: int, seed: int) -> None:
+        self.probe = ValidationProbe.build(graph, seed=seed)
+        self.n_movies, self.patience = graph.n_movies, patience
+        self.best, self.best_epoch, self.bad = -1.0, 0, 0
+        self.state: list[torch.Tensor] | None = None
+
+    def stop_after(self, epoch: int, scores_of: ScoresOf, params: list[torch.Tensor]) -> bool:
+        if self.probe is None:  # no validation ratings: keep the last epoch
+            self.state, self.best_epoch = [p.detach().clone() for p in params], epoch
+            return False
+        ndcg = self.probe.ndcg(scores_of, self.n_movies)
+        if ndcg > self.best + 1e-4:
+            self.best, self.best_epoch, self.bad = ndcg, epoch, 0
+            self.state = [p.detach().clone() for p in params]
+        else:
+            self.bad += 1
+        return self.bad >= self.patience
+
+    def restore(self, params: list[torch.Tensor]) -> None:
+        if self.state is not None:
+            with torch.no_grad():
+                for p, best in zip(params, self.state, strict=True):
+                    p.copy_(best)
+
+
+def _positives(graph: RatingGraph, threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
+    u, m, r = graph.part("train")
+    keep = r >= threshold
+    return u[keep], m[keep]
 
 
 @dataclasses.dataclass
@@ -218,8 +278,12 @@ class LightGCNConfig:
     dim: int = 64
     layers: int = 2
     lr: float = 0.005
-    epochs: int = 30
+    epochs: int = 200  # at most: the epoch is chosen on validation NDCG@20
+    patience: int = 10
     batch_size: int = 8192
+    # Each step propagates over the whole graph; beyond this many steps per epoch the batches
+    # grow instead (on 25M ratings an epoch of 8,192-pair steps took ~20 minutes).
+    max_steps_per_epoch: int = 64
     reg: float = 1e-4
     threshold: float = 4.0  # train ratings at least this are the positive interactions
     seed: int = 0
@@ -227,7 +291,8 @@ class LightGCNConfig:
 
 class LightGCNBaseline:
     """torch_geometric.nn.LightGCN on the positive train interactions, BPR loss with one random
-    negative per positive; propagation over a torch-native sparse normalised adjacency."""
+    negative per positive; propagation over a torch-native sparse normalised adjacency; the
+    epoch with the best validation NDCG@20 is kept."""
 
     name = "lightgcn"
 
@@ -238,9 +303,7 @@ class LightGCNBaseline:
             from torch_geometric.nn import LightGCN
 
         torch.manual_seed(cfg.seed)
-        u, m, r = graph.part("train")
-        pos = r >= cfg.threshold
-        u, m = u[pos], m[pos]
+        u, m = _positives(graph, cfg.threshold)
         self.n_users, n = graph.n_users, graph.n_users + graph.n_movies
         self.model = LightGCN(n, cfg.dim, cfg.layers)
         # Symmetric normalised adjacency D^-1/2 A D^-1/2 of the bipartite graph, as LightGCN uses.
@@ -255,10 +318,13 @@ class LightGCNBaseline:
         )
         opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
         gen = torch.Generator().manual_seed(cfg.seed)
-        for _epoch in range(cfg.epochs):
+        select = _EpochSelection(graph, cfg.patience, cfg.seed)
+        params = list(self.model.parameters())
+        batch = max(cfg.batch_size, -(-u.numel() // cfg.max_steps_per_epoch))
+        for epoch in range(1, cfg.epochs + 1):
             perm = torch.randperm(u.numel(), generator=gen)
-            for s in range(0, u.numel(), cfg.batch_size):
-                idx = perm[s : s + cfg.batch_size]
+            for s in range(0, u.numel(), batch):
+                idx = perm[s : s + batch]
                 neg = torch.randint(0, graph.n_movies, (idx.numel(),), generator=gen) + self.n_users
                 emb = self._propagate()
                 ue, pe, ne = emb[u[idx]], emb[m[idx] + self.n_users], emb[neg]
@@ -277,6 +343,12 @@ class LightGCNBaseline:
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
+            with torch.no_grad():
+                self.emb = self._propagate()
+            if select.stop_after(epoch, lambda b, out: self.score(b), params):
+                break
+        select.restore(params)
+        self.best_epoch = select.best_epoch
         with torch.no_grad():
             self.emb = self._propagate()
 
@@ -287,6 +359,113 @@ class LightGCNBaseline:
     @torch.no_grad()
     def score(self, users: torch.Tensor) -> torch.Tensor:
         return self.emb[users] @ self.emb[self.n_users :].T
+
+    def predict(self, users: torch.Tensor, movies: torch.Tensor) -> None:
+        return None
+
+
+@dataclasses.dataclass
+class BPRMFConfig:
+    dim: int = 64
+    lr: float = 0.01
+    reg: float = 1e-5  # L2 on the rows of each batch
+    epochs: int = 200  # at most: the epoch is chosen on validation NDCG@20
+    patience: int = 10
+    batch_size: int = 8192
+    max_steps_per_epoch: int = 256  # beyond, batches grow (25M ratings)
+    threshold: float = 0.5  # train ratings at least this are positives (all)
+    seed: int = 0
+
+
+class BPRMF:
+    """Matrix factorisation trained for the list (Rendle et al. 2009): score = <p_u, q_i> + b_i,
+    BPR loss with one uniform negative per positive, Adam on mini-batches; the epoch with the
+    best validation NDCG@20 is kept."""
+
+    name = "bpr_mf"
+
+    def __init__(self, graph: RatingGraph, cfg: BPRMFConfig | None = None) -> None:
+        cfg = cfg or BPRMFConfig()
+        torch.manual_seed(cfg.seed)
+        u, m = _positives(graph, cfg.threshold)
+        self.P = torch.nn.Parameter(torch.randn(graph.n_users, cfg.dim) * 0.01)
+        self.Q = torch.nn.Parameter(torch.randn(graph.n_movies, cfg.dim) * 0.01)
+        self.bi = torch.nn.Parameter(torch.zeros(graph.n_movies))
+        params = [self.P, self.Q, self.bi]
+        opt = torch.optim.Adam(params, lr=cfg.lr)
+        gen = torch.Generator().manual_seed(cfg.seed)
+        select = _EpochSelection(graph, cfg.patience, cfg.seed)
+        batch = max(cfg.batch_size, -(-u.numel() // cfg.max_steps_per_epoch))
+        for epoch in range(1, cfg.epochs + 1):
+            perm = torch.randperm(u.numel(), generator=gen)
+            for s in range(0, u.numel(), batch):
+                idx = perm[s : s + batch]
+                bu, bp = u[idx], m[idx]
+                bn = torch.randint(0, graph.n_movies, (idx.numel(),), generator=gen)
+                pu, qp, qn = self.P[bu], self.Q[bp], self.Q[bn]
+                diff = (pu * (qp - qn)).sum(-1) + self.bi[bp] - self.bi[bn]
+                reg = cfg.reg * (pu.square().sum() + qp.square().sum() + qn.square().sum())
+                loss = torch.nn.functional.softplus(-diff).mean() + reg / idx.numel()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            if select.stop_after(epoch, lambda b, out: self.score(b), params):
+                break
+        select.restore(params)
+        self.best_epoch = select.best_epoch
+
+    @torch.no_grad()
+    def score(self, users: torch.Tensor) -> torch.Tensor:
+        return torch.addmm(self.bi[None, :], self.P[users], self.Q.T)
+
+    def predict(self, users: torch.Tensor, movies: torch.Tensor) -> None:
+        return None
+
+
+@dataclasses.dataclass
+class IALSConfig:
+    factors: int = 64
+    regularization: float = 0.05
+    alpha: float = 2.0  # confidence of an observed interaction: 1 + alpha
+    iterations: int = 15
+    threshold: float = 0.5  # train ratings at least this are interactions (all)
+    seed: int = 0
+
+
+class IALS:
+    """Implicit alternating least squares (Hu, Koren and Volinsky 2008) from the `implicit`
+    package: every train interaction observed with confidence 1 + alpha, all else zero."""
+
+    name = "ials"
+
+    def __init__(self, graph: RatingGraph, cfg: IALSConfig | None = None) -> None:
+        cfg = cfg or IALSConfig()
+        import scipy.sparse as sp
+        from implicit.cpu.als import AlternatingLeastSquares
+        from threadpoolctl import threadpool_limits
+
+        u, m = (t.numpy() for t in _positives(graph, cfg.threshold))
+        user_items = sp.csr_matrix(
+            (np.full(u.size, cfg.alpha, dtype=np.float32), (u, m)),
+            shape=(graph.n_users, graph.n_movies),
+        )
+        # implicit runs its own threads; a multi-threaded BLAS under them only oversubscribes
+        # (implicit checks, and warns, when the model is made).
+        with threadpool_limits(1, "blas"):
+            model = AlternatingLeastSquares(
+                factors=cfg.factors,
+                regularization=cfg.regularization,
+                alpha=1.0,  # the confidence is in the matrix already
+                iterations=cfg.iterations,
+                random_state=cfg.seed,
+            )
+            model.fit(user_items, show_progress=False)
+        self.users = torch.from_numpy(np.ascontiguousarray(model.user_factors))
+        self.items = torch.from_numpy(np.ascontiguousarray(model.item_factors))
+
+    @torch.no_grad()
+    def score(self, users: torch.Tensor) -> torch.Tensor:
+        return self.users[users] @ self.items.T
 
     def predict(self, users: torch.Tensor, movies: torch.Tensor) -> None:
         return None
@@ -315,11 +494,34 @@ class GraphSAGEAdapter:
         )
 
 
-BASELINES = {
-    "global_mean": GlobalMean,
-    "bias": Bias,
-    "popularity": Popularity,
-    "mf": MF,
-    "ease": EASE,
-    "lightgcn": LightGCNBaseline,
+# name -> (class, its settings): every setting a baseline has can be tuned or passed in a config.
+BASELINES: dict[str, tuple[type, type | None]] = {
+    "global_mean": (GlobalMean, None),
+    "bias": (Bias, None),
+    "popularity": (Popularity, None),
+    "mf": (MF, MFConfig),
+    "ease": (EASE, EASEConfig),
+    "lightgcn": (LightGCNBaseline, LightGCNConfig),
+    "bpr_mf": (BPRMF, BPRMFConfig),
+    "ials": (IALS, IALSConfig),
 }
+
+
+def build_baseline(
+    name: str, graph: RatingGraph, params: dict | None = None, seed: int | None = None
+):  # noqa: ANN201
+    """Fit a baseline with its default settings overridden by `params`; `seed` seeds the ones
+    that draw random numbers (the others have none)."""
+    if name not in BASELINES:
+        raise ValueError(f"unknown baseline {name!r}; known: {', '.join(BASELINES)}")
+    cls, config = BASELINES[name]
+    if config is None:
+        if params:
+            raise ValueError(f"baseline {name!r} has no settings; got {sorted(params)}")
+        return cls(graph)
+    fields = {f.name for f in dataclasses.fields(config)}
+    unknown = set(params or {}) - fields
+    if unknown:
+        raise ValueError(f"baseline {name!r} has no setting(s) {', '.join(sorted(unknown))}")
+    seeded = {"seed": seed} if seed is not None and "seed" in fields else {}
+    return cls(graph, config(**{**(params or {}), **seeded}))

@@ -7,7 +7,7 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 
-from reelgraph import settings
+from reelgraph import run_config, settings
 from reelgraph.errors import ReelgraphError
 
 
@@ -65,8 +65,36 @@ def _baseline_list(text: str) -> list[str]:
     return names
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+TUNABLE = (
+    "graphsage",
+    "ease",
+    "lightgcn",
+    "bpr_mf",
+    "ials",
+)  # reelgraph.tuning.TUNABLE (no torch here)
+
+
+def _tunable_list(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in settings.TUNABLE]
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"cannot tune {', '.join(unknown)}; tunable: {', '.join(settings.TUNABLE)}"
+        )
+    return names
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     settings.configure_prefect_environment()
+    if args.config:
+        run_config.load(args.config)  # a bad file is refused before any work starts
     from flows.pipeline_flow import pipeline_flow
 
     result = pipeline_flow(
@@ -77,12 +105,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
         split=args.split,
         n_users=args.n_users,
         seed=args.seed,
+        config=args.config,
+        epochs=args.epochs,
+        hidden=args.hidden,
+        refit=args.refit,
         device=args.device,
         k=args.k,
         baselines=args.baselines,
         force=args.force,
-        # Unset hyper-parameters take the flow's defaults, which come from the model's config.
-        **{k: v for k, v in (("epochs", args.epochs), ("hidden", args.hidden)) if v is not None},
     )
     if args.json:
         print(json.dumps(result, indent=2, default=str))
@@ -98,14 +128,47 @@ def _cmd_run(args: argparse.Namespace) -> int:
         f"features: users {f['user_rows']:,} x {f['user_dim']}, movies {f['movie_rows']:,} x "
         f"{f['movie_dim']} (content from {f['content_source']})"
     )
+    print(f"settings: {result['config_file'] or 'the code defaults (no tuned config)'}")
     print(
-        f"GraphSAGE: best rating epoch {t['best_epoch']}, ranking epoch {t['best_rank_epoch']}, "
-        f"of {t['epochs_run']} on {t['device']} "
-        f"({t['seconds_per_epoch']:.3f} s/epoch); test RMSE {t['metrics']['test']['rmse']:.4f}, "
-        f"MAE {t['metrics']['test']['mae']:.4f}"
+        f"GraphSAGE: rating output from epoch {t['best_epoch']}, ranking output from epoch "
+        f"{t['best_rank_epoch']}, of {t['epochs_run']} on {t['device']} ({t['seconds']:.0f} s); "
+        f"test RMSE {t['metrics']['test']['rmse']:.4f}, MAE {t['metrics']['test']['mae']:.4f}"
     )
+    refit = result["refit"]
+    if refit:
+        print(
+            f"served model: refit on every rating ({refit['split_id']}) for those epochs, "
+            f"{refit['seconds']:.0f} s"
+        )
     print(f"\nrun {result['run_id']}: test metrics of every model on the same split\n")
     print(result["evaluate"]["table"])
+    return 0
+
+
+def _cmd_tune(args: argparse.Namespace) -> int:
+    settings.configure_prefect_environment()
+    from flows.tune_flow import tune_flow
+
+    result = tune_flow(
+        dataset=args.dataset,
+        source=args.source,
+        warehouse=args.warehouse,
+        outputs=args.outputs,
+        split=args.split,
+        n_users=args.n_users,
+        seed=args.seed,
+        trials=args.trials,
+        models=args.models,
+        out=args.out,
+        force=args.force,
+    )
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+        return 0
+    print(f"tuning {result['tuning_id']} on split {result['split_id']} (validation only):")
+    for model, best in result["best"].items():
+        print(f"  {model:10s} validation NDCG@20 {best['value']:.4f}  {json.dumps(best['params'])}")
+    print(f"chosen settings written to {result['config']}; `reelgraph run` reads them")
     return 0
 
 
@@ -332,7 +395,19 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         help="most training epochs (default 500; early stopping may end sooner)",
     )
-    p.add_argument("--hidden", type=int, help="GraphSAGE hidden size (default 64)")
+    p.add_argument("--hidden", type=int, help="hidden size of the rating encoder (default 64)")
+    p.add_argument(
+        "--config",
+        help="settings file written by `reelgraph tune` (default: the dataset's last tuning, "
+        "else the one shipped for it, else the code's defaults)",
+    )
+    p.add_argument(
+        "--refit",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="publish lists from the model refit on every rating with the chosen settings "
+        "(default); --no-refit publishes the evaluated model's",
+    )
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
     p.add_argument("--k", type=int, default=20, help="length of the recommendation lists")
     p.add_argument(
@@ -348,6 +423,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="redo ingest and features even if cached")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser(
+        "tune", help="choose GraphSAGE's and the baselines' settings on the validation split"
+    )
+    p.add_argument("--dataset", default="ml-latest-small")
+    p.add_argument(
+        "--source", help=f"local folder or zip instead of downloading (or ${settings.SOURCE_ENV})"
+    )
+    p.add_argument(
+        "--warehouse",
+        help=f"DuckDB file (default {settings.DEFAULT_WAREHOUSE} or ${settings.WAREHOUSE_ENV})",
+    )
+    p.add_argument(
+        "--outputs",
+        help=f"outputs folder (default {settings.DEFAULT_OUTPUTS} or ${settings.OUTPUTS_ENV})",
+    )
+    p.add_argument("--split", choices=["random", "temporal", "user_subgraph"], default="random")
+    p.add_argument("--n-users", type=int, help="users to sample for --split user_subgraph")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--trials", type=_positive_int, default=20, help="trials per model (default 20)")
+    p.add_argument(
+        "--models",
+        type=_tunable_list,
+        help="comma-separated models to tune (default all: graphsage,ease,lightgcn,bpr_mf,ials)",
+    )
+    p.add_argument("--out", help="config file to write (default outputs/tuned/<dataset>.json)")
+    p.add_argument("--force", action="store_true", help="redo ingest and features even if cached")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_tune)
 
     def reader_parser(name: str, help_text: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text)

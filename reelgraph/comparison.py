@@ -8,6 +8,7 @@ import time
 from reelgraph import baselines
 from reelgraph.evaluate import EvalResult, evaluate
 from reelgraph.graph import RatingGraph
+from reelgraph.metrics import RELEVANT_RATING
 from reelgraph.scoring import Scorer
 from reelgraph.settings import DEFAULT_BASELINES
 from reelgraph.train import load_model, select_device
@@ -37,10 +38,13 @@ def compare(
     model_path: str,
     part: str = "test",
     k_values: tuple[int, ...] = (10, 20),
-    threshold: float = 4.0,
+    threshold: float = RELEVANT_RATING,
     models: tuple[str, ...] = DEFAULT_BASELINES,
+    baseline_params: dict[str, dict] | None = None,
     device: str = "auto",
 ) -> list[EvalResult]:
+    """GraphSAGE (the model at model_path) and each baseline, fitted with its settings from
+    baseline_params (name -> settings; the rest at their defaults), on one split."""
     dev = select_device(device)
     model, _ = load_model(model_path, dev)
     results = [
@@ -54,10 +58,8 @@ def compare(
         )
     ]
     for name in models:
-        if name not in baselines.BASELINES:
-            raise ValueError(f"unknown baseline {name!r}; known: {', '.join(baselines.BASELINES)}")
         t = time.perf_counter()
-        rec = baselines.BASELINES[name](graph)
+        rec = baselines.build_baseline(name, graph, (baseline_params or {}).get(name))
         log.info("fitted %s in %.1f s", name, time.perf_counter() - t)
         results.append(evaluate(rec, graph, part, k_values, threshold))
     return results

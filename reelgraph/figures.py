@@ -18,14 +18,20 @@ HEADLINE = (("recall", 20), ("ndcg", 20), ("precision", 10), ("hit_rate", 20))
 
 
 def training_curves(history: list[dict], out: Path) -> Path:
-    epochs = [h["epoch"] for h in history]
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    ax.plot(epochs, [h["train_rmse"] for h in history], label="train RMSE (supervision edges)")
+    trained = [(h["epoch"], h["train_rmse"]) for h in history if "train_rmse" in h]
+    ax.plot(
+        [e for e, _ in trained], [v for _, v in trained], label="train RMSE (supervision edges)"
+    )
     val = [(h["epoch"], h["val_rmse"]) for h in history if "val_rmse" in h]
     ax.plot([e for e, _ in val], [v for _, v in val], label="validation RMSE")
     best = min(val, key=lambda x: x[1])
     ax.axvline(best[0], color="grey", linestyle=":", label=f"best epoch {best[0]} ({best[1]:.4f})")
-    ax.set(title="GraphSAGE training", xlabel="epoch", ylabel="RMSE (stars)")
+    ax.set(
+        title="GraphSAGE training: each output stops at its own best validation epoch",
+        xlabel="epoch",
+        ylabel="RMSE (stars)",
+    )
     ax.grid(alpha=0.3)
     handles, labels = ax.get_legend_handles_labels()
     ndcg_key = next((k for h in history for k in h if k.startswith("val_ndcg@")), None)
@@ -53,11 +59,18 @@ def training_curves(history: list[dict], out: Path) -> Path:
 
 
 def embedding_umap(
-    embeddings: np.ndarray, genres: list[str], out: Path, seed: int = 0, max_points: int = 20_000
+    embeddings: np.ndarray,
+    genres: list[str],
+    out: Path,
+    agreement: dict[str, float],
+    seed: int = 0,
+    max_points: int = 20_000,
 ) -> Path:
-    """UMAP of movie embeddings, coloured by each movie's most specific genre: of its genres,
-    the one rarest in the catalogue (MovieLens lists genres alphabetically, so the first listed
-    would colour most movies Action or Adventure)."""
+    """UMAP of the movies' ranking vectors (cosine), coloured by each movie's most specific
+    genre: of its genres, the one rarest in the catalogue (MovieLens lists genres
+    alphabetically, so the first listed would colour most movies Action or Adventure). The
+    title states genre agreement@10 (reelgraph.evaluate.genre_agreement) of these vectors, of
+    the raw features and of random vectors."""
     os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(".state") / "numba"))
     import umap
 
@@ -67,9 +80,9 @@ def embedding_umap(
         if len(genres) <= max_points
         else np.sort(rng.choice(len(genres), max_points, replace=False))
     )
-    xy = umap.UMAP(n_neighbors=15, min_dist=0.1, random_state=seed, n_jobs=1).fit_transform(
-        embeddings[idx]
-    )
+    xy = umap.UMAP(
+        n_neighbors=15, min_dist=0.1, metric="cosine", random_state=seed, n_jobs=1
+    ).fit_transform(embeddings[idx])
     lists = [genres[i].split("|") for i in idx]
     freq: dict[str, int] = {}
     for gs in lists:
@@ -95,7 +108,11 @@ def embedding_umap(
             alpha=0.7,
         )
     ax.set(
-        title="Movie rating embeddings (UMAP), coloured by most specific genre",
+        title=(
+            "Movie ranking embeddings (UMAP, cosine), coloured by most specific genre\n"
+            f"genre agreement of 10 nearest neighbours: {agreement['model']:.3f} "
+            f"(raw features {agreement['raw_features']:.3f}, random {agreement['random']:.3f})"
+        ),
         xlabel="UMAP 1",
         ylabel="UMAP 2",
     )
@@ -221,21 +238,54 @@ def metrics_bars(metrics: list[dict], out: Path) -> Path:
 
 
 def model_card(
-    run_id: str, dataset: str, split: dict, train: dict, comparison_md: str, figures: list[str]
+    run_id: str,
+    dataset: str,
+    split: dict,
+    train: dict,
+    served: dict | None,
+    comparison_md: str,
+    agreement: dict[str, float],
+    figures: list[str],
 ) -> str:
+    """train: the evaluated model's manifest; served: the refit model's (None: no refit)."""
     mc, tc = train["model_config"], train["train_config"]
     test = train["metrics"]["test"]
     figs = "\n".join(f"![{Path(f).stem}](figures/{Path(f).name})" for f in figures)
+    if served is not None:
+        lists = (
+            f"**Published lists and embeddings** come from the same settings refit on every "
+            f"rating (train, validation and test: split `{served['split_id']}`) for the epoch "
+            f"counts chosen on validation (rating output {served['best_epoch']}, ranking output "
+            f"{served['best_rank_epoch']}), {served['seconds']:.0f} s on {served['device']}. "
+            "They exclude every movie the user has rated. Their quality is the evaluated "
+            "model's or better; it cannot be measured (no rating is held out from it)."
+        )
+    else:
+        lists = (
+            "**Published lists and embeddings** come from the evaluated model itself (`--no-refit`); "
+            "they exclude every movie the user has rated, held-out ones included."
+        )
+    rank_path = (
+        f"hidden {mc['rank_hidden']}, {mc['rank_dim']}-d output, learned id embeddings: "
+        f"{mc['rank_id_embeddings']}, aggregation {mc['rank_aggr']}, layers combined by "
+        f"{mc['rank_combine']}, `rates_dev` relation: {mc['rank_rating_messages']}, "
+        f"temperature {mc['rank_temperature']}"
+    )
     return f"""# Model card: reelgraph GraphSAGE, run {run_id}
 
+## Which model is which
+**Test metrics** below come from the model trained on the train part of split
+`{split["split_id"]}`, each output selected on the validation part, scored once on the test part.
+{lists}
+
 ## Model
-2-layer GraphSAGE (PyG `SAGEConv` layers over torch-native CSR adjacency) on the bipartite
-user-movie rating graph, messages in both directions over two relations (`rates`: mean of
-neighbours; `rates_dev`: mean weighted by rating minus the global mean). Hidden {mc["hidden"]},
-embeddings {mc["embed_dim"]}, learned id embeddings: {mc["id_embeddings"]}, dropout {mc["dropout"]}.
-Decoder: predicted rating = global mean + user bias + movie bias + <z_u, z_m> (stars); ranking
-score = <y_u, y_m> + movie bias c_m (top-K lists). Inductive: a new user's ratings give their
-embedding without retraining.
+Two 2-layer GraphSAGE encoders (PyG `SAGEConv` update rule over torch-native CSR adjacency) on
+the bipartite user-movie graph, messages in both directions.
+- Rating output: predicted rating = global mean + user bias + movie bias + <z_u, z_m> (stars),
+  hidden {mc["hidden"]}, {mc["embed_dim"]}-d, relations `rates` (mean of neighbours) and `rates_dev`
+  (weighted by rating minus the global mean), id embeddings: {mc["id_embeddings"]}, dropout {mc["dropout"]}.
+- Ranking output (the lists): score = <y_u, y_m> + c_m, {rank_path}.
+Inductive: a new user's ratings give their vectors without retraining.
 
 ## Data
 Dataset `{dataset}`; split `{split["split_id"]}` ({split["counts"]["train"]:,} train /
@@ -244,12 +294,13 @@ users {split["counts"]["cold_users"]}, movies {split["counts"]["cold_movies"]}).
 from train ratings only.
 
 ## Training
-AdamW (lr {tc["lr"]}, weight decay {tc["weight_decay"]}), full batch; each epoch {tc["message_fraction"]:.0%}
-of train edges pass messages and the rest are supervised (MSE + {tc["rank_weight"]} x BPR with
-{tc["rank_negatives"]} random negatives). Each output is taken from its best validation epoch: the
-rating output at the best validation RMSE (epoch {train["best_epoch"]}), the ranking output at the best
-validation NDCG@{tc.get("rank_select_k", 20)} (epoch {train.get("best_rank_epoch")}); training stopped after {train["epochs_run"]}
-epochs, when neither had improved for {tc["patience"]}. {train["seconds_per_epoch"]:.3f} s/epoch on {train["device"]}, seed {tc["seed"]}.
+Mini-batches; each epoch {tc["message_fraction"]:.0%} of train edges pass messages and the rest
+are supervised. Rating output: MSE, AdamW (lr {tc["lr"]}, weight decay {tc["weight_decay"]}),
+selected at its best validation RMSE (epoch {train["best_epoch"]}). Ranking output: {tc["rank_loss"]}
+loss over {tc["rank_negatives"]} sampled negatives (in-batch too: {tc["rank_in_batch"]}, logQ-corrected),
+positives rated >= {tc["rank_threshold"]}, AdamW (lr {tc["rank_lr"]}), selected at its best validation
+NDCG@{tc["rank_select_k"]} (epoch {train["best_rank_epoch"]}). {train["epochs_run"]} epochs in
+{train["seconds"]:.0f} s on {train["device"]}, seed {tc["seed"]}.
 
 ## Evaluation (test split; every model on the same split through the same code)
 GraphSAGE test RMSE {test["rmse"]:.4f} stars, MAE {test["mae"]:.4f}. Ranking over the full
@@ -259,13 +310,19 @@ user's own test movies, where a random order scores above 0.9), shown for compar
 
 {comparison_md}
 
+## Embeddings
+Genre agreement of each movie's 10 nearest neighbours (mean Jaccard overlap of genre sets,
+{agreement["movies"]:,} movies with at least 5 ratings): ranking embeddings **{agreement["model"]:.3f}**,
+raw movie features {agreement["raw_features"]:.3f}, random vectors {agreement["random"]:.3f}.
+`reelgraph similar` and the "because you liked" explanations use these vectors.
+
 ## Limitations
-- Trained and evaluated offline on one random split; no online or temporal validation unless the
+- Trained and evaluated offline on one split; no online or temporal validation unless the
   split protocol is `temporal`.
-- The ranking output favours popular movies (see popularity_bias and coverage); item-based EASE
-  ranks better on MovieLens-sized catalogues.
+- The least relevant list holds the movies of lowest predicted rating: what the user is expected
+  to dislike, not merely what they would never pick.
 - Cold-start users and movies are scored from features alone; explanations ("because you liked")
-  are nearest liked movies in embedding space, not causal reasons.
+  are the user's highly rated movies nearest in embedding space, not causal reasons.
 
 ## Figures
 {figs}

@@ -196,18 +196,18 @@ class BipartiteAdjacency:
     ) -> tuple[SparsePair, SparsePair]:
         """Adjacency toward movies and toward users averaging over the kept edges; `scale` is an
         optional per-edge factor. See message_relations."""
-        return self.message_relations(keep, (scale,))[0]
+        return self.message_relations(keep, (scale,)).pairs(0, "mean")
 
     def message_relations(
         self,
         keep: torch.Tensor | None,
         scales: tuple[torch.Tensor | EdgeWeights | None, ...],
-    ) -> list[tuple[SparsePair, SparsePair]]:
-        """(toward movies, toward users) per relation, one relation per entry of `scales`.
+    ) -> Relations:
+        """The kept edges' matrices, one relation per entry of `scales`, and their degrees.
 
         keep: (E,) bool in canonical order, the edges passing messages (None: all). Every
-        relation averages over the same kept edges, so the degrees and the mask in to-movie
-        order are computed once per call (an epoch).
+        relation runs over the same kept edges, so the degrees and the mask in to-movie order
+        are computed once per call (an epoch).
         """
         if keep is None:
             k = EdgeWeights(*(torch.ones_like(self.users, dtype=torch.float32),) * 2)
@@ -221,16 +221,56 @@ class BipartiteAdjacency:
             deg_m = torch.zeros(self.n_movies, device=keep.device).index_add_(
                 0, self.movies, k.to_user
             )
-        inv_deg_u, inv_deg_m = (
-            deg_u.clamp_(min=1.0).reciprocal_(),
-            deg_m.clamp_(min=1.0).reciprocal_(),
-        )
-        out = []
+        matrices = []
         for scale in scales:
             w = k if scale is None else k * self.weights(scale)
-            a_tm, a_tu = self.to_movie.matrix(w.to_movie), self.to_user.matrix(w.to_user)
-            out.append((SparsePair(a_tm, a_tu, inv_deg_m), SparsePair(a_tu, a_tm, inv_deg_u)))
-        return out
+            matrices.append((self.to_movie.matrix(w.to_movie), self.to_user.matrix(w.to_user)))
+        return Relations(tuple(matrices), deg_u, deg_m)
+
+
+NORMS = ("mean", "sym")
+
+
+@dataclasses.dataclass
+class Relations:
+    """Message matrices per relation, (toward movies, toward users: each the other's transpose),
+    and the degrees over the kept edges, from which each normalisation's scales are derived:
+
+    - "mean": out_v = 1/d_v sum_u w_uv x_u (GraphSAGE's mean aggregator);
+    - "sym":  out_v = sum_u w_uv x_u / sqrt(d_u d_v) (GCN / LightGCN's symmetric normalisation:
+      a popular neighbour weighs less than a rare one).
+
+    `to_movie` may be None in a graph that only passes messages to (new) users."""
+
+    matrices: tuple[tuple[ColumnBlocks | None, ColumnBlocks], ...]
+    deg_user: torch.Tensor
+    deg_movie: torch.Tensor
+    _scales: dict = dataclasses.field(default_factory=dict, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.matrices)
+
+    def scales(
+        self, norm: str
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor | None]:
+        """(row scale toward movies, column scale toward movies, the same toward users)."""
+        if norm not in self._scales:
+            du, dm = self.deg_user.clamp(min=1.0), self.deg_movie.clamp(min=1.0)
+            if norm == "mean":
+                self._scales[norm] = (dm.reciprocal(), None, du.reciprocal(), None)
+            elif norm == "sym":
+                ru, rm = du.rsqrt(), dm.rsqrt()
+                self._scales[norm] = (rm, ru, ru, rm)
+            else:
+                raise ValueError(f"unknown aggregation norm {norm!r}; known: {', '.join(NORMS)}")
+        return self._scales[norm]
+
+    def pairs(self, relation: int, norm: str) -> tuple[SparsePair, SparsePair]:
+        """(toward movies, toward users) of one relation under a normalisation."""
+        a_tm, a_tu = self.matrices[relation]
+        row_m, col_m, row_u, col_u = self.scales(norm)
+        to_movie = SparsePair(a_tm, a_tu, row_m, col_m) if a_tm is not None else None
+        return to_movie, SparsePair(a_tu, a_tm, row_u, col_u)  # type: ignore[return-value]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -321,38 +361,47 @@ class EdgeWeights:
 
 @dataclasses.dataclass
 class SparsePair:
-    """A CSR matrix with its transpose (also CSR, same values in the other layout) and an
-    optional per-row scale of the product (1 / degree for a mean): out = row_scale * (A @ x).
+    """A CSR matrix with its transpose (also CSR, same values in the other layout) and optional
+    dense scales of its rows and columns: out = row_scale * (A @ (col_scale * x)).
 
     torch's own backward for CSR @ dense converts the matrix to its transpose on every call
     (a sort over all edges); with 20M edges that was 3/4 of an epoch. Keeping both layouts
-    makes forward and backward one CSR product each. Scaling rows densely after the product,
-    instead of dividing every edge's value by its row's degree, saves gathering degrees into
-    both layouts each epoch."""
+    makes forward and backward one CSR product each. Scaling rows (1 / degree for a mean) and
+    columns densely around the product, instead of dividing every edge's value, saves gathering
+    degrees into both layouts each epoch."""
 
     matrix: ColumnBlocks
-    transpose: ColumnBlocks
+    transpose: ColumnBlocks | None
     row_scale: torch.Tensor | None = None
+    col_scale: torch.Tensor | None = None
 
     def __matmul__(self, x: torch.Tensor) -> torch.Tensor:
-        return _SpMM.apply(self.matrix, self.transpose, self.row_scale, x)
+        return _SpMM.apply(self.matrix, self.transpose, self.row_scale, self.col_scale, x)
 
 
 class _SpMM(torch.autograd.Function):
     # Sparse products run in float32, outside autocast: under bf16 autocast on CUDA the dense
     # input arrives in bf16 and the edge weights (means of up to ~80k neighbours) need fp32.
     @staticmethod
-    def forward(ctx, a, a_t, row_scale, x):  # noqa: ANN001, ANN205
-        ctx.a_t, ctx.row_scale, ctx.x_dtype = a_t, row_scale, x.dtype
+    def forward(ctx, a, a_t, row_scale, col_scale, x):  # noqa: ANN001, ANN205
+        ctx.a_t, ctx.row_scale, ctx.col_scale, ctx.x_dtype = a_t, row_scale, col_scale, x.dtype
         with torch.autocast(x.device.type, enabled=False):
-            out = a @ x.float()
+            x = x.float()
+            if col_scale is not None:
+                x = x * col_scale[:, None]
+            out = a @ x
             return out if row_scale is None else out.mul_(row_scale[:, None])
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # noqa: ANN001, ANN205
         # Edge weights and scales are constants of the epoch: only the dense input gets a gradient.
+        if ctx.a_t is None:
+            raise RuntimeError("this SparsePair has no transpose: it cannot pass gradients back")
         with torch.autocast(grad.device.type, enabled=False):
             grad = grad.float()
             if ctx.row_scale is not None:
                 grad = grad * ctx.row_scale[:, None]
-            return None, None, None, (ctx.a_t @ grad).to(ctx.x_dtype)
+            out = ctx.a_t @ grad
+            if ctx.col_scale is not None:
+                out.mul_(ctx.col_scale[:, None])
+            return None, None, None, None, out.to(ctx.x_dtype)

@@ -24,13 +24,14 @@ import pyarrow as pa
 import torch
 
 from reelgraph.graph import RatingGraph, UserItems
+from reelgraph.metrics import RELEVANT_RATING
 from reelgraph.scoring import Scorer
 from warehouse import connect, run_sql_file
 from warehouse.connection import fetch_one, transaction
 
 log = logging.getLogger(__name__)
 
-LIKED = 4.0  # a train rating at least this makes a movie an explanation candidate
+LIKED = RELEVANT_RATING  # a rating at least this makes a movie an explanation candidate
 PACKAGES = (
     "reelgraph",
     "torch",
@@ -68,47 +69,30 @@ class PublishResult:
 
 
 def recommendation_frames(scorer: Scorer, k: int) -> tuple[pa.Table, pa.Table]:
-    """Top-K and bottom-K per user with scores, predicted ratings and explanations."""
+    """Top-K and least-relevant K per user with scores, predicted ratings and explanations."""
     g = scorer.graph
-    # Explanations use the rating vectors: the ranking vectors share a strong popularity
-    # direction, so by cosine every popular movie looks alike there.
-    y = torch.nn.functional.normalize(scorer.enc.z_movie.float(), dim=1).cpu().numpy()
-    u, m, r = (t.numpy() for t in g.part("train"))
+    # Explanations live in the ranking space, the one the list comes from (and `similar`).
+    y = unit_rows(scorer.enc.y_movie)
+    every = [g.part(p) for p in g.edges]
+    u, m, r = (np.concatenate([e[i].numpy() for e in every]) for i in range(3))
     liked = UserItems.from_edges(u[r >= LIKED], m[r >= LIKED], g.n_users)
     users = np.arange(g.n_users)
     out = []
-    for largest in (True, False):
+    for least in (False, True):
         cols: dict[str, list[np.ndarray]] = {
-            c: []
-            for c in (
-                "user_id",
-                "rank",
-                "movie_id",
-                "score",
-                "predicted_rating",
-                "because_movie_id",
-            )
+            c: [] for c in ("user_id", "rank", "movie_id", "score", "predicted_rating", "because")
         }
-        for top in scorer.top_k(users, k, largest=largest):
+        for top in scorer.top_k(users, k, least=least):
             b, kk = top.movies.shape
-            because = np.full((b, kk), -1, dtype=np.int64)
-            for row, user in enumerate(top.users):
-                mine = liked.of(user)
-                if mine.size:
-                    sims = y[top.movies[row]] @ y[mine].T  # (k, liked): cosine similarity
-                    because[row] = mine[np.argmax(sims, axis=1)]
             cols["user_id"].append(np.repeat(g.user_ids.numpy()[top.users], kk))
             cols["rank"].append(np.tile(np.arange(1, kk + 1), b))
             cols["movie_id"].append(g.movie_ids.numpy()[top.movies].ravel())
             cols["score"].append(top.scores.ravel())
             cols["predicted_rating"].append(top.ratings.ravel())
-            because_ids = np.where(
-                because >= 0, g.movie_ids.numpy()[np.maximum(because, 0)], -1
-            ).ravel()
-            cols["because_movie_id"].append(because_ids)
+            cols["because"].append(explanations(top.users, top.movies, liked, y).ravel())
         arrays = {c: np.concatenate(v) for c, v in cols.items()}
-        because = arrays.pop("because_movie_id")
-        because_arr = pa.array(because.astype(np.int32), mask=because < 0)  # NULL: nothing liked
+        because = arrays.pop("because")
+        because_ids = np.where(because >= 0, g.movie_ids.numpy()[np.maximum(because, 0)], -1)
         out.append(
             pa.table(
                 {
@@ -117,11 +101,32 @@ def recommendation_frames(scorer: Scorer, k: int) -> tuple[pa.Table, pa.Table]:
                     "movie_id": arrays["movie_id"].astype(np.int32),
                     "score": arrays["score"].astype(np.float32),
                     "predicted_rating": arrays["predicted_rating"].astype(np.float32),
-                    "because_movie_id": because_arr,
+                    # NULL: the user rated nothing highly.
+                    "because_movie_id": pa.array(
+                        because_ids.astype(np.int32), mask=because_ids < 0
+                    ),
                 }
             )
         )
     return out[0], out[1]
+
+
+def unit_rows(vectors: torch.Tensor) -> np.ndarray:
+    """Rows at unit length (cosine similarity is then a dot product)."""
+    return torch.nn.functional.normalize(vectors.float(), dim=1).cpu().numpy()
+
+
+def explanations(
+    users: np.ndarray, movies: np.ndarray, liked: UserItems, unit: np.ndarray
+) -> np.ndarray:
+    """(b, k) for each listed movie the user's highly rated movie most similar to it (cosine
+    of unit vectors), -1 when the user rated nothing highly."""
+    because = np.full(movies.shape, -1, dtype=np.int64)
+    for row, user in enumerate(users):
+        mine = liked.of(user)
+        if mine.size:
+            because[row] = mine[np.argmax(unit[movies[row]] @ unit[mine].T, axis=1)]
+    return because
 
 
 def _lists(vectors: np.ndarray) -> pa.ListArray:

@@ -14,7 +14,8 @@ import numpy as np
 import torch
 
 from reelgraph.errors import ReelgraphError
-from reelgraph.graph import BipartiteAdjacency, ColumnBlocks, RatingGraph, SparsePair, UserItems
+from reelgraph.evaluate import top_k_of
+from reelgraph.graph import BipartiteAdjacency, ColumnBlocks, RatingGraph, Relations, UserItems
 from reelgraph.model import Encoded, GraphSAGERecommender, MessageGraph, message_graph
 from reelgraph.train import load_model, select_device
 
@@ -45,7 +46,9 @@ class Scorer:
     graph: RatingGraph
     enc: Encoded
     device: torch.device
-    train: UserItems  # each user's train movies: never their candidates
+    train: UserItems  # each user's train movies (what the model saw)
+    rated: UserItems  # each user's movies in any part of the graph: never in their lists
+    movie_degree: torch.Tensor  # train ratings per movie (normalises a new user's messages)
 
     @staticmethod
     def load(model_path: str | Path, graph: RatingGraph, device: str = "auto") -> Scorer:
@@ -59,15 +62,19 @@ class Scorer:
         model.eval()
         u, m, r = (t.to(device) for t in graph.part("train"))
         adj = BipartiteAdjacency.build(u, m, graph.n_users, graph.n_movies)
-        dev = (adj.canonical(r) - model.cfg.global_mean) if model.cfg.rating_messages else None
+        dev = (adj.canonical(r) - model.cfg.global_mean) if model.needs_rating_messages else None
+        full = message_graph(adj, None, dev, reuse_inputs=True)  # both encoders reuse its inputs
         enc = model.encode(
-            graph.x_user.to(device),
-            graph.x_movie.to(device),
-            message_graph(adj, None, dev, reuse_inputs=True),  # the ranker's encoding reuses them
-            keep_movie_states=True,
+            graph.x_user.to(device), graph.x_movie.to(device), full, keep_movie_states=True
         )
         train = UserItems.from_edges(u.cpu().numpy(), m.cpu().numpy(), graph.n_users)
-        return Scorer(model, graph, enc, device, train)
+        every = [graph.part(p) for p in graph.edges]
+        rated = UserItems.from_edges(
+            np.concatenate([e[0].numpy() for e in every]),
+            np.concatenate([e[1].numpy() for e in every]),
+            graph.n_users,
+        )
+        return Scorer(model, graph, enc, device, train, rated, full.relations.deg_movie)
 
     @torch.no_grad()
     def predict(self, user_idx: np.ndarray, movie_idx: np.ndarray) -> np.ndarray:
@@ -81,37 +88,38 @@ class Scorer:
 
     @torch.no_grad()
     def top_k(
-        self,
-        users: np.ndarray,
-        k: int,
-        exclude_train: bool = True,
-        largest: bool = True,
-        batch_size: int = 4096,
+        self, users: np.ndarray, k: int, least: bool = False, batch_size: int = 4096
     ) -> Iterator[TopK]:
-        """Top-K movies by ranking score, batch by batch, with their predicted ratings: memory
-        stays at batch_size x n_movies whatever the number of users. largest=False gives the
-        least relevant movies. A user's train movies are never candidates (exclude_train)."""
-        k = min(k, self.graph.n_movies)
-        fill = float("-inf") if largest else float("inf")
-        buf = None  # one score buffer for every batch: no fresh ~1 GB allocation per batch
-        for start in range(0, len(users), batch_size):
-            batch = np.asarray(users[start : start + batch_size])
+        """Each user's K most relevant movies by ranking score, or (least=True) the K they are
+        predicted to like least (lowest predicted rating: a movie ranked low is one they would
+        not pick, which may be a film they would rate well), batch by batch, with both figures
+        of each. Memory stays at batch_size x n_movies whatever the number of users. A movie
+        the user rated (in any part of the graph) is never in either list."""
+        model, enc = self.model, self.enc
+        scores_of = (
+            (lambda b, out: model.score_all(enc, b, out))
+            if least
+            else (lambda b, out: model.rank_all(enc, b, out))
+        )
+        for batch, top in top_k_of(
+            scores_of,
+            self.graph.n_movies,
+            self.device,
+            users,
+            k,
+            self.rated,
+            largest=not least,
+            batch_size=batch_size,
+        ):
             b = torch.as_tensor(batch, device=self.device, dtype=torch.long)
-            if buf is None:
-                shape = (len(batch), self.graph.n_movies)
-                buf = torch.empty(shape, dtype=self.enc.y_movie.dtype, device=self.device)
-            scores = self.model.rank_all(self.enc, b, out=buf[: len(batch)])
-            if exclude_train:
-                self.train.mask(scores, batch, fill)
-            top = torch.topk(scores, k, dim=1, largest=largest)
             movies = top.indices
-            rating = self.model.clamp(
-                self.model.predict(self.enc, b.repeat_interleave(k), movies.reshape(-1))
-            ).reshape(movies.shape)
+            pairs = (b.repeat_interleave(movies.shape[1]), movies.reshape(-1))
+            rank = model.rank_pairs(enc, *pairs).reshape(movies.shape)
+            rating = model.clamp(model.predict(enc, *pairs)).reshape(movies.shape)
             yield TopK(
                 batch,
                 movies.cpu().numpy(),
-                top.values.float().cpu().numpy(),
+                rank.float().cpu().numpy(),
                 rating.float().cpu().numpy(),
             )
 
@@ -136,19 +144,22 @@ class Scorer:
             else np.asarray(user_features, np.float32).reshape(1, -1)
         )
         n = movie_idx.size
-        mean_w = torch.full((n,), 1.0 / n, device=self.device)
-        dev_w = mean_w * torch.as_tensor(ratings - self.model.cfg.global_mean, device=self.device)
+        ones = torch.ones(n, device=self.device)
+        dev_w = torch.as_tensor(ratings - self.model.cfg.global_mean, device=self.device)
         crow = torch.tensor([0, n], device=self.device)
         col = torch.as_tensor(movie_idx, device=self.device)
         shape = (1, self.graph.n_movies)
 
-        def pair(w: torch.Tensor) -> SparsePair:  # no backward here: the transpose is never used
-            csr = ColumnBlocks.of(
+        def to_user(w: torch.Tensor) -> ColumnBlocks:  # no backward here: no transpose needed
+            return ColumnBlocks.of(
                 torch.sparse_csr_tensor(crow, col, w, shape, check_invariants=False)
             )
-            return SparsePair(csr, csr)
 
-        graph = MessageGraph(to_movie=None, to_user=pair(mean_w), to_user_dev=pair(dev_w))  # type: ignore[arg-type]
+        relations = [(None, to_user(ones))]
+        if self.model.needs_rating_messages:
+            relations.append((None, to_user(dev_w)))
+        degree = torch.full((1,), float(n), device=self.device)
+        graph = MessageGraph(Relations(tuple(relations), degree, self.movie_degree))
         z, b, y = self.model.encode_new_users(
             torch.as_tensor(x, device=self.device), graph, self.enc
         )

@@ -68,4 +68,17 @@ def checkpoints_dir(outputs: str | os.PathLike[str] | None = None) -> Path:
 
 # Baselines the evaluation compares GraphSAGE with, by default all of them (here, not in
 # reelgraph.comparison, so the command line can validate names without importing torch).
-DEFAULT_BASELINES = ("global_mean", "bias", "popularity", "mf", "ease", "lightgcn")
+DEFAULT_BASELINES = (
+    "global_mean",
+    "bias",
+    "popularity",
+    "mf",
+    "ease",
+    "lightgcn",
+    "bpr_mf",
+    "ials",
+)
+
+# The models `reelgraph tune` searches, each with the same budget: GraphSAGE and the baselines
+# that rank and have settings.
+TUNABLE = ("graphsage", "ease", "lightgcn", "bpr_mf", "ials")

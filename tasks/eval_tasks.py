@@ -8,6 +8,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from reelgraph import comparison, results
 from reelgraph.graph import RatingGraph
+from reelgraph.metrics import RELEVANT_RATING
 
 
 @task(name="evaluate")
@@ -18,8 +19,9 @@ def evaluate_task(
     graph_path: str,
     model_path: str,
     k_values: list[int] | None = None,
-    threshold: float = 4.0,
+    threshold: float = RELEVANT_RATING,
     models: list[str] | None = None,
+    baseline_params: dict[str, dict] | None = None,
     device: str = "auto",
 ) -> dict:
     """GraphSAGE and every baseline on the same split through the same code -> marts.metrics."""
@@ -31,6 +33,7 @@ def evaluate_task(
         tuple(k_values or (10, 20)),
         threshold,
         tuple(models or comparison.DEFAULT_BASELINES),
+        baseline_params,
         device,
     )
     rows = [row for r in evals for row in r.rows()]

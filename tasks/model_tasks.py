@@ -22,64 +22,91 @@ def train_task(
     checkpoint_root: str,
     train_params: dict | None = None,
     model_params: dict | None = None,
+    fixed_epochs: list[int | None] | None = None,
+    name: str = "model",
 ) -> dict:
-    """Train GraphSAGE on the split and record its rating metrics in marts.metrics.
+    """Train GraphSAGE on the split; writes run_dir/<name>.pt and <name>_history.json.
 
+    Without fixed_epochs: each output is selected on validation and the rating metrics land in
+    marts.metrics. With fixed_epochs ([rating, ranking] epochs): a refit, no validation.
     Checkpoints live under checkpoint_root/<split>-<config hash>, not under the run: a run that
     failed mid-training and is started again with the same data and parameters resumes there."""
     logger = get_run_logger()
     graph = build_graph(warehouse, split_id)
     cfg = TrainConfig(**(train_params or {}))
     model_cfg = default_model_config(graph, **(model_params or {}))
-    ckpt_dir = (
-        Path(checkpoint_root)
-        / f"{split_id}-{runs.config_hash(dataclasses.asdict(model_cfg), result_config(cfg))}"
-    )
+    fixed = tuple(fixed_epochs) if fixed_epochs is not None else None
+    key = runs.config_hash(dataclasses.asdict(model_cfg), result_config(cfg), fixed)
+    ckpt_dir = Path(checkpoint_root) / f"{split_id}-{key}"
+    what = "refit on every rating" if fixed else "training"
     progress_id = create_progress_artifact(
-        progress=0.0, key="graphsage-training", description=f"GraphSAGE training, run {run_id}"
+        progress=0.0,
+        key="graphsage-refit" if fixed else "graphsage-training",
+        description=f"GraphSAGE {what}, run {run_id}",
     )
+    k = cfg.rank_select_k
 
     def on_progress(row: dict) -> None:
         update_progress_artifact(progress_id, progress=100.0 * row["epoch"] / row["epochs"])
         logger.info(
-            "epoch %d/%d: train loss %.4f, val RMSE %.4f (best %.4f at epoch %d), val NDCG@%d %.4f",
+            "%s epoch %d/%d: val RMSE %s (best %.4f at epoch %d), val NDCG@%d %s (best %.4f at epoch %d)",
+            what,
             row["epoch"],
             row["epochs"],
-            row["train_loss"],
-            row.get("val_rmse", float("nan")),
+            _fmt(row.get("val_rmse")),
             row["best_val_rmse"],
             row["best_epoch"],
-            cfg.rank_select_k,
-            row.get(f"val_ndcg@{cfg.rank_select_k}", float("nan")),
+            k,
+            _fmt(row.get(f"val_ndcg@{k}")),
+            row[f"best_val_ndcg@{k}"],
+            row["best_rank_epoch"],
         )
 
-    result = train(graph, ckpt_dir, cfg, model_cfg, progress=on_progress)
+    result = train(graph, ckpt_dir, cfg, model_cfg, progress=on_progress, fixed_epochs=fixed)
     update_progress_artifact(progress_id, progress=100.0)
     out = Path(run_dir)
     out.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(result.model_path, out / "model.pt")
+    shutil.copy2(result.model_path, out / f"{name}.pt")
     graph.save(ckpt_dir / "graph.pt")
-    (out / "training_history.json").write_text(json.dumps(result.history))
-    results.write_metrics(
-        warehouse, run_id, results.rating_rows("graphsage", result.metrics), models=["graphsage"]
-    )
-    logger.info(
-        "GraphSAGE test RMSE %.4f, MAE %.4f (best rating epoch %d, ranking epoch %s, of %d; %.3f s/epoch on %s)",
-        result.metrics["test"]["rmse"],
-        result.metrics["test"]["mae"],
-        result.best_epoch,
-        result.best_rank_epoch,
-        result.epochs_run,
-        result.seconds_per_epoch,
-        result.device,
-    )
+    (out / f"{name}_history.json").write_text(json.dumps(result.history))
+    if fixed is None:
+        results.write_metrics(
+            warehouse,
+            run_id,
+            results.rating_rows("graphsage", result.metrics),
+            models=["graphsage"],
+        )
+        logger.info(
+            "GraphSAGE test RMSE %.4f (rating output from epoch %d, ranking output from epoch %s, "
+            "of %d; %.3f s/epoch on %s)",
+            result.metrics["test"]["rmse"],
+            result.best_epoch,
+            result.best_rank_epoch,
+            result.epochs_run,
+            result.seconds_per_epoch,
+            result.device,
+        )
+    else:
+        logger.info(
+            "GraphSAGE refit on %s: rating output %d epochs, ranking output %s (%.1f s on %s)",
+            split_id,
+            fixed[0],
+            fixed[1],
+            result.seconds,
+            result.device,
+        )
     manifest = dataclasses.asdict(result)
     manifest.pop("history")
     return {
         **manifest,
-        "model_path": str(out / "model.pt"),
+        "model_path": str(out / f"{name}.pt"),
         "graph_path": str(ckpt_dir / "graph.pt"),
         "checkpoint_dir": str(ckpt_dir),
+        "split_id": split_id,
         "model_config": dataclasses.asdict(model_cfg),
         "train_config": dataclasses.asdict(cfg),
     }
+
+
+def _fmt(v: float | None) -> str:
+    return "-" if v is None else f"{v:.4f}"

@@ -2,14 +2,18 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 from prefect import get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
 
 from reelgraph import figures, publish
+from reelgraph.evaluate import genre_agreement_report
 from reelgraph.graph import RatingGraph
+from reelgraph.publish import unit_rows
 from reelgraph.scoring import Scorer
 from warehouse import connect
 
@@ -51,9 +55,11 @@ def figures_task(
     dataset: str,
     split: dict,
     train: dict,
+    served: dict | None = None,
     seed: int = 0,
 ) -> dict:
-    """The five figures, the model card, and the run summary / link artifacts."""
+    """The five figures, the model card, and the run summary / link artifacts. The embedding
+    figure and its genre agreement read the ranking vectors of the model that serves the lists."""
     out = Path(run_dir)
     fig_dir = out / "figures"
     con = connect(warehouse, read_only=True)
@@ -66,15 +72,23 @@ def figures_task(
     graph = RatingGraph.load(graph_path)
     scorer = Scorer.load(model_path, graph, "cpu")
     genre_of = dict(zip(movies["movie_id"].to_list(), movies["genres"].to_list(), strict=True))
-    rated = sorted(set(graph.part("train")[1].tolist()))  # movies with a train rating carry signal
-    history = __import__("json").loads((out / "training_history.json").read_text())
+    y = unit_rows(scorer.enc.y_movie)
+    agreement, shown = genre_agreement_report(
+        y,
+        graph.x_movie.numpy(),
+        [genre_of[int(i)] for i in graph.movie_ids.tolist()],
+        np.bincount(graph.part("train")[1].numpy(), minlength=graph.n_movies),
+        seed,
+    )
+    history = json.loads((out / "eval_model_history.json").read_text())
     users = recs["user_id"].unique().sort().to_list()
     paths = [
         figures.training_curves(history, fig_dir / "training_curves.png"),
         figures.embedding_umap(
-            scorer.enc.z_movie.numpy()[rated],
-            [genre_of[int(graph.movie_ids[i])] for i in rated],
+            y[shown],
+            [genre_of[int(graph.movie_ids[i])] for i in shown],
             fig_dir / "movie_embeddings_umap.png",
+            agreement,
             seed,
         ),
         figures.user_graph(users[0], recs, titles, fig_dir / "user_top5_graph.png", seed),
@@ -83,9 +97,12 @@ def figures_task(
         ),
         figures.metrics_bars(figures.load_metrics(out), fig_dir / "metrics_vs_baselines.png"),
     ]
+    (out / "embedding_quality.json").write_text(json.dumps(agreement, indent=2))
     comparison_md = (out / "comparison.md").read_text()
     (out / "model_card.md").write_text(
-        figures.model_card(run_id, dataset, split, train, comparison_md, [str(p) for p in paths])
+        figures.model_card(
+            run_id, dataset, split, train, served, comparison_md, agreement, [str(p) for p in paths]
+        )
     )
     for p in paths:
         create_link_artifact(
@@ -98,8 +115,13 @@ def figures_task(
         f"[{n}]({(out / n).resolve().as_uri()})"
         for n in ("recommendations.parquet", "metrics.json", "model.pt", "model_card.md")
     )
+    lists_from = (
+        "GraphSAGE refit on every rating" if served else "the evaluated GraphSAGE (no refit)"
+    )
     create_markdown_artifact(
-        f"# reelgraph run {run_id}\n\nDataset `{dataset}`, split `{split['split_id']}`.\n\n## Test metrics\n\n{comparison_md}\n"
+        f"# reelgraph run {run_id}\n\nDataset `{dataset}`, split `{split['split_id']}`. "
+        f"Test metrics: the model trained on the train part; published lists: {lists_from}.\n\n"
+        f"## Test metrics\n\n{comparison_md}\n"
         f"\n## Figures\n\n"
         + "\n".join(f"- [{p.name}]({p.resolve().as_uri()})" for p in paths)
         + f"\n\n## Files\n\n{files}\n",
@@ -107,4 +129,8 @@ def figures_task(
         description=f"run {run_id}",
     )
     get_run_logger().info("wrote %d figures and the model card to %s", len(paths), out)
-    return {"figures": [str(p) for p in paths], "model_card": str(out / "model_card.md")}
+    return {
+        "figures": [str(p) for p in paths],
+        "model_card": str(out / "model_card.md"),
+        "genre_agreement": agreement,
+    }

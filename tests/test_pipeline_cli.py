@@ -18,8 +18,10 @@ def test_pipeline_publishes_every_output(pipeline_run: dict) -> None:
         "recommendations.parquet",
         "metrics.json",
         "model.pt",
+        "eval_model.pt",
         "model_card.md",
         "comparison.md",
+        "embedding_quality.json",
     ):
         assert (run_dir / name).is_file(), name
     figures = sorted(p.name for p in (run_dir / "figures").glob("*.png"))
@@ -42,9 +44,27 @@ def test_pipeline_publishes_every_output(pipeline_run: dict) -> None:
             "mf",
             "ease",
             "lightgcn",
+            "bpr_mf",
+            "ials",
         }
         timings = json.loads(con.execute("SELECT timings FROM ops.runs").fetchall()[0][0])
-        assert set(timings) >= {"ingest", "split+features", "train", "evaluate"}
+        assert set(timings) >= {"ingest", "split+features", "train", "evaluate", "refit"}
+        # The README's check: no published recommendation is a movie its user has rated.
+        rated = con.execute(
+            """SELECT count(*) FROM marts.recommendations_latest r
+               JOIN raw.ratings USING (user_id, movie_id)"""
+        ).fetchall()[0][0]
+        assert rated == 0
+        # The lists came from the model refit on every rating; the metrics from the other one.
+        split_id, params = con.execute("SELECT split_id, params FROM ops.runs").fetchall()[0]
+        params = json.loads(params)
+        assert split_id != params["eval_split_id"]
+        parts = con.execute(
+            "SELECT DISTINCT part FROM staging.split_ratings WHERE split_id = ?", [split_id]
+        ).fetchall()
+        assert parts == [("train",)]
+    card = (run_dir / "model_card.md").read_text()
+    assert "refit on every rating" in card and "Genre agreement" in card
 
 
 def _cli(capsys, *args: str) -> tuple[int, str, str]:
@@ -76,11 +96,9 @@ def test_recommend_with_filters(pipeline_run: dict, capsys) -> None:
     assert [r["rank"] for r in rows] == list(range(1, len(rows) + 1))
     assert all(a["score"] >= b["score"] for a, b in zip(rows, rows[1:], strict=False))
     with duckdb.connect(wh, read_only=True) as con:
-        train = {
+        rated = {
             m
-            for (m,) in con.execute(
-                "SELECT movie_id FROM staging.split_ratings WHERE user_id = 1 AND part = 'train'"
-            ).fetchall()
+            for (m,) in con.execute("SELECT movie_id FROM raw.ratings WHERE user_id = 1").fetchall()
         }
         published = [
             m
@@ -88,7 +106,7 @@ def test_recommend_with_filters(pipeline_run: dict, capsys) -> None:
                 "SELECT movie_id FROM marts.recommendations_latest WHERE user_id = 1 ORDER BY rank"
             ).fetchall()
         ]
-    assert not {r["movie_id"] for r in rows} & train
+    assert not {r["movie_id"] for r in rows} & rated
     # Without filters the command agrees with the published top-K table.
     code, out, _ = _cli(capsys, "recommend", "--user", "1", "--k", "5", "--warehouse", wh, "--json")
     assert [r["movie_id"] for r in json.loads(out)] == published
@@ -96,9 +114,9 @@ def test_recommend_with_filters(pipeline_run: dict, capsys) -> None:
         capsys, "recommend", "--user", "1", "--least", "--k", "5", "--warehouse", wh, "--json"
     )
     least = json.loads(out)
-    assert least[0]["score"] <= least[-1]["score"] and not {r["movie_id"] for r in least} & set(
-        published
-    )
+    # Least relevant: lowest predicted rating first, nothing the user rated.
+    ratings = [r["predicted_rating"] for r in least]
+    assert ratings == sorted(ratings) and not {r["movie_id"] for r in least} & rated
     code, out, _ = _cli(capsys, "recommend", "--user", "1", "--k", "3", "--warehouse", wh)
     assert code == 0 and "predicted_rating" in out.splitlines()[0]
 

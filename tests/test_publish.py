@@ -73,15 +73,17 @@ def test_publish_writes_marts_files_and_documents_every_column(
     assert result.recommendations == n_users * K and Path(result.parquet).is_file()
     assert all(v == {"run-1"} for v in _latest(wh).values())
     with duckdb.connect(str(wh), read_only=True) as con:
-        # Train movies are never recommended, ranks run 1..K, explanations are liked train movies.
-        leaked = con.execute(
-            """
-            SELECT count(*) FROM marts.recommendations r JOIN staging.split_ratings s
-              ON s.user_id = r.user_id AND s.movie_id = r.movie_id AND s.part = 'train'
-            WHERE s.split_id = ?""",
-            [tiny_env["split"].split_id],
-        ).fetchall()[0][0]
-        assert leaked == 0
+        # Rated movies (held-out ones too) are never recommended, ranks run 1..K, explanations
+        # are movies the user rated highly.
+        for table in ("recommendations", "least_relevant"):
+            leaked = con.execute(
+                f"""
+                SELECT count(*) FROM marts.{table} r JOIN staging.split_ratings s
+                  ON s.user_id = r.user_id AND s.movie_id = r.movie_id
+                WHERE s.split_id = ?""",
+                [tiny_env["split"].split_id],
+            ).fetchall()[0][0]
+            assert leaked == 0, table
         assert con.execute("SELECT min(rank), max(rank) FROM marts.recommendations").fetchall() == [
             (1, K)
         ]
@@ -89,7 +91,7 @@ def test_publish_writes_marts_files_and_documents_every_column(
             SELECT count(*) FROM marts.recommendations r
             WHERE because_movie_id IS NOT NULL AND NOT EXISTS (
               SELECT 1 FROM staging.split_ratings s WHERE s.user_id = r.user_id AND s.movie_id = r.because_movie_id
-                AND s.part = 'train' AND s.rating >= 4)""").fetchall()[0][0]
+                AND s.rating >= 4)""").fetchall()[0][0]
         assert bad_because == 0
         assert con.execute("SELECT status, code_version <> '' FROM ops.runs").fetchall() == [
             ("published", True)

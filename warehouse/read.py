@@ -16,6 +16,7 @@ import duckdb
 import numpy as np
 
 from reelgraph.errors import ReelgraphError
+from reelgraph.metrics import RELEVANT_RATING
 from warehouse.connection import connect, fetch_one, sql_text
 
 
@@ -48,7 +49,7 @@ class RunMatrix:
     y: np.ndarray  # (n, d) ranking vectors
     c: np.ndarray  # (n,) ranking biases
     z: np.ndarray  # (n, d) rating vectors
-    z_unit: np.ndarray  # rating vectors at unit length, for explanations
+    y_unit: np.ndarray  # ranking vectors at unit length, for explanations
     b: np.ndarray  # (n,) rating biases
     year: np.ndarray  # (n,) float, NaN when the title has no year
     genre_member: np.ndarray  # (n, len(genres)) bool: is movie i listed under genre j
@@ -78,14 +79,14 @@ class RunMatrix:
         member = np.zeros((len(ids), len(vocab)), dtype=bool)
         for i, gs in enumerate(genre_text):
             member[i, [col[g] for g in gs.split("|")]] = True
-        z_arr = np.asarray(z, dtype=np.float32)
-        norms = np.linalg.norm(z_arr, axis=1, keepdims=True)
+        y_arr = np.asarray(y, dtype=np.float32)
+        norms = np.linalg.norm(y_arr, axis=1, keepdims=True)
         return RunMatrix(
             np.asarray(ids, dtype=np.int64),
-            np.asarray(y, dtype=np.float32),
+            y_arr,
             np.asarray(c, dtype=np.float32),
-            z_arr,
-            z_arr / np.where(norms > 0, norms, 1.0),
+            np.asarray(z, dtype=np.float32),
+            y_arr / np.where(norms > 0, norms, 1.0),
             np.asarray(b, dtype=np.float32),
             np.array([np.nan if v is None else v for v in year], dtype=np.float64),
             member,
@@ -262,17 +263,20 @@ class Reader:
     ) -> list[dict]:
         """The whole catalogue scored from the published decoder exactly as the model scores:
         score = <y_u, y_m> + c_m; predicted rating = global_mean + b_u + b_m + <z_u, z_m> in
-        [0.5, 5]. What the model saw of the user (their train ratings; all their ratings for a
-        refresh run) is never a candidate; the explanation is their movie rated >= 4 closest
-        to the pick (cosine of rating vectors). Ties go to the smaller movie id."""
+        [0.5, 5]. The most relevant movies are those of highest score; the least relevant
+        those of lowest predicted rating (as publishing ranks them). A movie the user rated
+        (in any part of the run's split; every rating for a refresh run) is never a candidate;
+        the explanation is their movie rated >= 4 closest to the pick (cosine of ranking
+        vectors). Ties go to the smaller movie id."""
         y_u, z_u, b_u, mu = user
         seen = self.con.execute(
             sql_text("marts", "seen_by_model.sql"),
             {"split_id": mat.split_id, "refresh": mat.refresh, "user_id": q.user_id},
         ).fetchall()
         seen_ids = np.array([m for m, _ in seen], dtype=np.int64)
-        liked_ids = np.array([m for m, r in seen if r >= 4], dtype=np.int64)
+        liked_ids = np.array([m for m, r in seen if r >= RELEVANT_RATING], dtype=np.int64)
         score = mat.y @ np.asarray(y_u, dtype=np.float32) + mat.c
+        rating = np.clip(mu + b_u + mat.b + mat.z @ np.asarray(z_u, dtype=np.float32), 0.5, 5.0)
         ok = np.ones(mat.movie_ids.size, dtype=bool)
         ok[mat.positions(seen_ids)] = False
         if q.genres:
@@ -285,13 +289,11 @@ class Reader:
         if q.min_score is not None:
             ok &= score >= q.min_score
         cand = np.flatnonzero(ok)
-        picks = cand[_top_k(score[cand] if q.least else -score[cand], mat.movie_ids[cand], q.k)]
-        rating = np.clip(
-            mu + b_u + mat.b[picks] + mat.z[picks] @ np.asarray(z_u, dtype=np.float32), 0.5, 5.0
-        )
+        key = rating[cand] if q.least else -score[cand]
+        picks = cand[_top_k(key, mat.movie_ids[cand], q.k)]
         liked = mat.positions(liked_ids)
         because = (
-            liked[np.argmax(mat.z_unit[picks] @ mat.z_unit[liked].T, axis=1)]
+            liked[np.argmax(mat.y_unit[picks] @ mat.y_unit[liked].T, axis=1)]
             if liked.size and picks.size
             else None
         )
@@ -306,7 +308,7 @@ class Reader:
                     "year": None if np.isnan(mat.year[p]) else int(mat.year[p]),
                     "genres": mat.genre_text[p],
                     "score": float(score[p]),
-                    "predicted_rating": float(rating[i]),
+                    "predicted_rating": float(rating[p]),
                     "because_movie_id": None if bp is None else int(mat.movie_ids[bp]),
                     "because_title": None if bp is None else mat.titles[bp],
                 }
@@ -329,9 +331,9 @@ class Reader:
                 f"unknown movie {movie_id} in run {run}; find ids with: reelgraph sql \"SELECT movie_id, title FROM raw.movies WHERE title ILIKE '%matrix%'\""
             )
         return self._dicts(
-            """WITH me AS (SELECT rating_embedding FROM marts.movie_embeddings WHERE run_id = $run AND movie_id = $movie)
+            """WITH me AS (SELECT embedding FROM marts.movie_embeddings WHERE run_id = $run AND movie_id = $movie)
                SELECT e.movie_id, m.title, m.genres, movie_year(m.title) AS year,
-                      list_cosine_similarity(e.rating_embedding, me.rating_embedding) AS similarity
+                      list_cosine_similarity(e.embedding, me.embedding) AS similarity
                FROM marts.movie_embeddings e CROSS JOIN me JOIN raw.movies m USING (movie_id)
                WHERE e.run_id = $run AND e.movie_id <> $movie
                ORDER BY similarity DESC, e.movie_id LIMIT $k""",
