@@ -19,6 +19,7 @@ def evaluate_flow(
     models: list[str] | None = None,
     baseline_params: dict[str, dict] | None = None,
     device: str = "auto",
+    seed: int = 0,
 ) -> dict:
     """Full-catalogue ranking and rating metrics of GraphSAGE and the baselines on one split."""
     run_dir = settings.outputs_dir(outputs) / "runs" / run_id
@@ -33,4 +34,5 @@ def evaluate_flow(
         models,
         baseline_params,
         device,
+        seed,
     )

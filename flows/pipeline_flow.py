@@ -109,6 +109,7 @@ def pipeline_flow(
         models=baselines,
         baseline_params=chosen.baselines,
         device=device,
+        seed=seed,
     )
     served = trained
     if refit:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 import warnings
 
 import numpy as np
@@ -123,8 +124,9 @@ class MF:
         opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         gen = torch.Generator().manual_seed(cfg.seed)
         best, best_state, bad = float("inf"), None, 0
+        t0, self.history = time.perf_counter(), []
         batch = max(cfg.batch_size, -(-u.numel() // cfg.max_steps_per_epoch))
-        for _epoch in range(cfg.epochs):
+        for epoch in range(1, cfg.epochs + 1):
             perm = torch.randperm(u.numel(), generator=gen)
             for s in range(0, u.numel(), batch):
                 idx = perm[s : s + batch]
@@ -143,6 +145,9 @@ class MF:
                 opt.step()
             with torch.no_grad():
                 rmse = float(torch.sqrt(torch.mean((self.predict(vu, vm) - vr) ** 2)))
+            self.history.append(
+                {"epoch": epoch, "seconds": time.perf_counter() - t0, "val_rmse": rmse}
+            )
             if rmse < best - 1e-4:
                 best, bad = rmse, 0
                 best_state = [t.detach().clone() for t in params]
@@ -247,12 +252,17 @@ class _EpochSelection:
         self.n_movies, self.patience = graph.n_movies, patience
         self.best, self.best_epoch, self.bad = -1.0, 0, 0
         self.state: list[torch.Tensor] | None = None
+        self.t0 = time.perf_counter()
+        self.history: list[dict] = []  # epoch, seconds since fitting began, validation NDCG@20
 
     def stop_after(self, epoch: int, scores_of: ScoresOf, params: list[torch.Tensor]) -> bool:
         if self.probe is None:  # no validation ratings: keep the last epoch
             self.state, self.best_epoch = [p.detach().clone() for p in params], epoch
             return False
         ndcg = self.probe.ndcg(scores_of, self.n_movies)
+        self.history.append(
+            {"epoch": epoch, "seconds": time.perf_counter() - self.t0, "val_ndcg@20": ndcg}
+        )
         if ndcg > self.best + 1e-4:
             self.best, self.best_epoch, self.bad = ndcg, epoch, 0
             self.state = [p.detach().clone() for p in params]
@@ -348,7 +358,7 @@ class LightGCNBaseline:
             if select.stop_after(epoch, lambda b, out: self.score(b), params):
                 break
         select.restore(params)
-        self.best_epoch = select.best_epoch
+        self.best_epoch, self.history = select.best_epoch, select.history
         with torch.no_grad():
             self.emb = self._propagate()
 
@@ -412,7 +422,7 @@ class BPRMF:
             if select.stop_after(epoch, lambda b, out: self.score(b), params):
                 break
         select.restore(params)
-        self.best_epoch = select.best_epoch
+        self.best_epoch, self.history = select.best_epoch, select.history
 
     @torch.no_grad()
     def score(self, users: torch.Tensor) -> torch.Tensor:
@@ -493,6 +503,12 @@ class GraphSAGEAdapter:
             .cpu()
         )
 
+
+# Baselines a run leaves out by default above this many train ratings (naming them in
+# --baselines runs them anyway): LightGCN propagates over the whole graph at every step (on 25M
+# ratings on 2 cores, hours per fit); BPR-MF's dense Adam steps over 225k embedding rows take
+# ~20 s per epoch there, tens of epochs before validation stops it.
+MAX_TRAIN_RATINGS = {"lightgcn": 5_000_000, "bpr_mf": 5_000_000}
 
 # name -> (class, its settings): every setting a baseline has can be tuned or passed in a config.
 BASELINES: dict[str, tuple[type, type | None]] = {

@@ -131,7 +131,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     print(f"settings: {result['config_file'] or 'the code defaults (no tuned config)'}")
     print(
         f"GraphSAGE: rating output from epoch {t['best_epoch']}, ranking output from epoch "
-        f"{t['best_rank_epoch']}, of {t['epochs_run']} on {t['device']} ({t['seconds']:.0f} s); "
+        f"{t['best_rank_epoch']}, of {t['epochs_run']} on {t['device']} ({t['seconds']:.0f} s"
+        f"{', stopped by the training time budget' if t['stopped_by_budget'] else ''}); "
         f"test RMSE {t['metrics']['test']['rmse']:.4f}, MAE {t['metrics']['test']['mae']:.4f}"
     )
     refit = result["refit"]

@@ -33,18 +33,38 @@ HEADLINE = (
 )
 
 
+def default_baselines(graph: RatingGraph) -> tuple[tuple[str, ...], dict[str, str]]:
+    """The baselines a run compares with when none are named: all of them, but those too slow
+    for this many train ratings on this machine's kind (each says why, in the log and the
+    model card)."""
+    n = graph.part("train")[0].numel()
+    skipped = {
+        name: f"skipped: more than {limit:,} train ratings (too slow on CPU; name it to run it)"
+        for name in DEFAULT_BASELINES
+        if (limit := baselines.MAX_TRAIN_RATINGS.get(name)) is not None and n > limit
+    }
+    return tuple(b for b in DEFAULT_BASELINES if b not in skipped), skipped
+
+
 def compare(
     graph: RatingGraph,
     model_path: str,
     part: str = "test",
     k_values: tuple[int, ...] = (10, 20),
     threshold: float = RELEVANT_RATING,
-    models: tuple[str, ...] = DEFAULT_BASELINES,
+    models: tuple[str, ...] | None = None,
     baseline_params: dict[str, dict] | None = None,
     device: str = "auto",
-) -> list[EvalResult]:
+    seed: int = 0,
+) -> tuple[list[EvalResult], dict[str, str]]:
     """GraphSAGE (the model at model_path) and each baseline, fitted with its settings from
-    baseline_params (name -> settings; the rest at their defaults), on one split."""
+    baseline_params (name -> settings; the rest at their defaults) and `seed`, on one split.
+    models None: default_baselines. Returns the results and the baselines skipped, with why."""
+    skipped: dict[str, str] = {}
+    if models is None:
+        models, skipped = default_baselines(graph)
+        for name, why in skipped.items():
+            log.info("%s %s", name, why)
     dev = select_device(device)
     model, _ = load_model(model_path, dev)
     results = [
@@ -59,14 +79,16 @@ def compare(
     ]
     for name in models:
         t = time.perf_counter()
-        rec = baselines.build_baseline(name, graph, (baseline_params or {}).get(name))
+        rec = baselines.build_baseline(name, graph, (baseline_params or {}).get(name), seed)
         log.info("fitted %s in %.1f s", name, time.perf_counter() - t)
         results.append(evaluate(rec, graph, part, k_values, threshold))
-    return results
+    return results, skipped
 
 
 def markdown_table(
-    results: list[EvalResult], columns: tuple[tuple[str, int | None], ...] = HEADLINE
+    results: list[EvalResult],
+    columns: tuple[tuple[str, int | None], ...] = HEADLINE,
+    skipped: dict[str, str] | None = None,
 ) -> str:
     head = "| model | " + " | ".join(f"{m}@{k}" if k else m for m, k in columns) + " |"
     sep = "|---" * (len(columns) + 1) + "|"
@@ -74,6 +96,8 @@ def markdown_table(
     for r in results:
         cells = [f"{r.metrics[c]:.4f}" if c in r.metrics else "—" for c in columns]
         lines.append(f"| {r.model} | " + " | ".join(cells) + " |")
+    for name, why in (skipped or {}).items():
+        lines.append(f"| {name} | {why} |" + " |" * (len(columns) - 1))
     return "\n".join(lines)
 
 

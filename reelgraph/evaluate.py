@@ -59,12 +59,13 @@ class Relevance(UserItems):
 
 def hits_matrix(top: np.ndarray, users: np.ndarray, rel: Relevance) -> np.ndarray:
     """(b, K) bool: is the movie at each rank relevant to that user?"""
-    out = np.zeros(top.shape, dtype=bool)
-    for row, u in enumerate(users):
-        items = rel.of(u)
-        if items.size:
-            out[row] = np.isin(top[row], items)
-    return out
+    rows, items = rel.pairs(users)
+    if not rows.size:
+        return np.zeros(top.shape, dtype=bool)
+    # One membership test for the whole batch: (row, movie) pairs as single integers.
+    width = int(max(top.max(), items.max())) + 1
+    keys = np.arange(len(users), dtype=np.int64)[:, None] * width + top
+    return np.isin(keys, rows.astype(np.int64) * width + items)
 
 
 def ranking_at_k(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> dict[str, np.ndarray]:

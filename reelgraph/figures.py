@@ -265,6 +265,12 @@ def model_card(
             "**Published lists and embeddings** come from the evaluated model itself (`--no-refit`); "
             "they exclude every movie the user has rated, held-out ones included."
         )
+    budget = (
+        f"; stopped by the {tc['max_minutes']}-minute training budget, not by patience "
+        "(the outputs may still have been improving)"
+        if train.get("stopped_by_budget")
+        else ""
+    )
     rank_path = (
         f"hidden {mc['rank_hidden']}, {mc['rank_dim']}-d output, learned id embeddings: "
         f"{mc['rank_id_embeddings']}, aggregation {mc['rank_aggr']}, layers combined by "
@@ -300,7 +306,7 @@ selected at its best validation RMSE (epoch {train["best_epoch"]}). Ranking outp
 loss over {tc["rank_negatives"]} sampled negatives (in-batch too: {tc["rank_in_batch"]}, logQ-corrected),
 positives rated >= {tc["rank_threshold"]}, AdamW (lr {tc["rank_lr"]}), selected at its best validation
 NDCG@{tc["rank_select_k"]} (epoch {train["best_rank_epoch"]}). {train["epochs_run"]} epochs in
-{train["seconds"]:.0f} s on {train["device"]}, seed {tc["seed"]}.
+{train["seconds"]:.0f} s on {train["device"]}, seed {tc["seed"]}{budget}.
 
 ## Evaluation (test split; every model on the same split through the same code)
 GraphSAGE test RMSE {test["rmse"]:.4f} stars, MAE {test["mae"]:.4f}. Ranking over the full

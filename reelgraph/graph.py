@@ -109,14 +109,23 @@ class UserItems:
     def count(self, users: np.ndarray) -> np.ndarray:
         return self.indptr[users + 1] - self.indptr[users]
 
+    def pairs(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(row in batch, movie) of every movie of the batch's users, without a Python loop."""
+        starts = self.indptr[batch]
+        lens = self.indptr[np.asarray(batch) + 1] - starts
+        total = int(lens.sum())
+        rows = np.repeat(np.arange(len(batch)), lens)
+        offsets = np.arange(total) - np.repeat(np.cumsum(lens) - lens, lens)
+        return rows, self.items[np.repeat(starts, lens) + offsets]
+
     def mask(self, scores: torch.Tensor, batch: np.ndarray, fill: float) -> None:
         """Set, in place, each batch row's scores of this user's movies to `fill`."""
-        lens = self.count(batch)
-        if not lens.sum():
-            return
-        rows = torch.as_tensor(np.repeat(np.arange(len(batch)), lens), device=scores.device)
-        cols = np.concatenate([self.of(u) for u in batch])
-        scores[rows, torch.as_tensor(cols, device=scores.device, dtype=torch.long)] = fill
+        rows, cols = self.pairs(batch)
+        if rows.size:
+            scores[
+                torch.as_tensor(rows, device=scores.device),
+                torch.as_tensor(cols, device=scores.device, dtype=torch.long),
+            ] = fill
 
 
 # Columns per block of a CPU sparse product (see ColumnBlocks): the dense rows one block reads

@@ -130,7 +130,7 @@ class ModelConfig:
     # 0.8546): they memorise the train ratings.
     id_embeddings: bool = False
     rating_messages: bool = True
-    dropout: float = 0.1
+    dropout: float = 0.2
     global_mean: float = 3.5
     rating_min: float = 0.5
     rating_max: float = 5.0
@@ -143,7 +143,7 @@ class ModelConfig:
     rank_aggr: str = "mean"  # "mean" | "sym" (see reelgraph.graph.Relations)
     rank_combine: str = "mean"  # "last" | "mean" of the input and both layers' states
     rank_dropout: float = 0.0
-    rank_temperature: float = 0.1  # > 0: cosine / temperature; 0: plain dot product
+    rank_temperature: float = 0.2  # > 0: cosine / temperature; 0: plain dot product
 
     def __post_init__(self) -> None:
         if self.rank_combine not in COMBINES:

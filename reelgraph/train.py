@@ -63,24 +63,32 @@ class TrainingError(ReelgraphError):
 @dataclasses.dataclass
 class TrainConfig:
     epochs: int = 300  # at most; each output stops earlier when validation stops improving
-    message_fraction: float = 0.75  # share of train edges passing messages in each epoch
+    # Wall-clock budget of a validated training (None: none): when it is spent, each output
+    # keeps its best epoch so far and the result says the budget ended it. It bounds a run on
+    # large data on a small machine (synthetic 25m on 2 cores: the rating output still improves
+    # slowly after 15 minutes); ml-latest-small trains in a few minutes, far inside it.
+    max_minutes: float | None = 15.0
+    # Share of train edges passing messages in each epoch; the rest are supervised. At 1.0 every
+    # edge does both (as LightGCN trains): on ml-latest-small validation that was better for
+    # both outputs (NDCG@20 0.2013 vs 0.1771 at 0.75; RMSE 0.8430 vs 0.8488).
+    message_fraction: float = 1.0
     train_rating: bool = True  # False: only the ranking output trains (tuning the list)
     # The rating encoder.
     lr: float = 0.005
     weight_decay: float = 0.05
-    rating_batch_size: int = 65_536  # supervision edges per step (more edges: full batch) ...
+    rating_batch_size: int = 8192  # supervision edges per step ...
     rating_max_steps: int = 64  # ... and at most this many steps per epoch
-    patience: int = 50  # epochs without a better validation RMSE before the rating output stops
+    patience: int = 20  # epochs without a better validation RMSE before the rating output stops
     # The ranking encoder.
     rank_loss: str = "softmax"  # softmax | bpr (see reelgraph.losses)
-    rank_lr: float = 0.01
+    rank_lr: float = 0.003
     rank_weight_decay: float = 0.0
     rank_batch_size: int = 1024  # positive supervision edges per step ...
     rank_max_steps: int = 64  # ... and at most this many steps per epoch
     rank_negatives: int = 2048  # softmax: uniform negatives per step; bpr: draws per positive
     rank_in_batch: bool = True  # softmax: the batch's other positives are negatives too
-    rank_threshold: float = 0.5  # supervision edges rated at least this are positives (all)
-    rank_patience: int = 20  # epochs without a better validation NDCG@K before it stops
+    rank_threshold: float = 3.5  # supervision edges rated at least this are positives
+    rank_patience: int = 15  # epochs without a better validation NDCG@K before it stops
     rank_select_k: int = 20  # the ranking output is selected on validation NDCG at this K ...
     rank_select_users: int = 4096  # ... over at most this many validation users (a fixed sample)
     relevance_threshold: float = RELEVANT_RATING  # ... validation ratings >= this are relevant
@@ -134,6 +142,7 @@ class TrainResult:
     best_val_ndcg: float | None = None  # the ranking output's validation NDCG@K
     # Seconds from the start until each output's best epoch ended (validation included).
     seconds_to_best: dict[str, float] = dataclasses.field(default_factory=dict)
+    stopped_by_budget: bool = False  # TrainConfig.max_minutes ended it, not patience
 
 
 @contextlib.contextmanager
@@ -251,9 +260,11 @@ class _TrainState:
     ranking: _OutputState = dataclasses.field(default_factory=lambda: _OutputState(-math.inf))
     history: list[dict] = dataclasses.field(default_factory=list)
     elapsed: float = 0.0  # training seconds before this process (resumed runs)
+    budget_spent: bool = False  # max_minutes ended the training, not patience
 
     def to_checkpoint(self) -> dict:
         return {
+            "budget_spent": self.budget_spent,
             "epoch": self.epoch,
             "rating": dataclasses.asdict(self.rating),
             "ranking": dataclasses.asdict(self.ranking),
@@ -269,6 +280,7 @@ class _TrainState:
             _OutputState(**ckpt["ranking"]),
             list(ckpt["history"]),
             ckpt["elapsed"],
+            ckpt["budget_spent"],
         )
 
 
@@ -367,6 +379,15 @@ class _Trainer:
                 eval_seconds += time.perf_counter() - t_eval
             state.elapsed = time.perf_counter() - t0
             row["seconds"] = round(state.elapsed, 3)
+            if self.fixed is None and cfg.max_minutes is not None:
+                if state.elapsed > 60 * cfg.max_minutes and not (
+                    state.rating.done and state.ranking.done
+                ):
+                    state.budget_spent = True
+                    state.rating.done = state.ranking.done = True
+                    log.info(
+                        "training budget of %s minutes spent after epoch %d", cfg.max_minutes, epoch
+                    )
             state.history.append(row)
             state.epoch = epoch
             if epoch % cfg.log_every == 0 or epoch == 1:
@@ -578,6 +599,7 @@ class _Trainer:
             device=str(self.device),
             eval_seconds=eval_seconds,
             best_val_ndcg=state.ranking.best if validated and best_rank else None,
+            stopped_by_budget=state.budget_spent,
             seconds_to_best=(
                 {"rating": state.rating.seconds_to_best, "ranking": state.ranking.seconds_to_best}
                 if validated

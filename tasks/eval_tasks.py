@@ -23,23 +23,26 @@ def evaluate_task(
     models: list[str] | None = None,
     baseline_params: dict[str, dict] | None = None,
     device: str = "auto",
+    seed: int = 0,
 ) -> dict:
-    """GraphSAGE and every baseline on the same split through the same code -> marts.metrics."""
+    """GraphSAGE and every baseline on the same split through the same code -> marts.metrics.
+    models None: every baseline that suits the data's size (see comparison.default_baselines)."""
     graph = RatingGraph.load(graph_path)
-    evals = comparison.compare(
+    evals, skipped = comparison.compare(
         graph,
         model_path,
         "test",
         tuple(k_values or (10, 20)),
         threshold,
-        tuple(models or comparison.DEFAULT_BASELINES),
+        tuple(models) if models else None,
         baseline_params,
         device,
+        seed,
     )
     rows = [row for r in evals for row in r.rows()]
     # GraphSAGE's rating rows for val come from training; replace only what this task computes.
     results.write_metrics(warehouse, run_id, rows, models=[r.model for r in evals])
-    table = comparison.markdown_table(evals)
+    table = comparison.markdown_table(evals, skipped=skipped)
     out = Path(run_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "comparison.md").write_text(table + "\n")
@@ -62,6 +65,7 @@ def evaluate_task(
     return {
         "run_id": run_id,
         "models": [r.model for r in evals],
+        "skipped": skipped,
         "table": table,
         "users_evaluated": evals[0].users_evaluated,
         "users_skipped": evals[0].users_skipped,

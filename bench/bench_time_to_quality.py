@@ -1,0 +1,102 @@
+"""Time to quality on synthetic 25m (CPU): GraphSAGE's validation curve against wall time, and
+the baselines' on the same split.
+
+    python bench/bench_time_to_quality.py [--graph bench/results/work/graph-25m.pt]
+        [--models graphsage,mf,ease,bpr_mf,ials,lightgcn] [--budget-s 900]
+
+Needs the 25m graph (bench_ingest.py --keep, bench_features.py, then this script builds and
+keeps graph-25m.pt). GraphSAGE trains with the settings `reelgraph run` uses at its defaults
+(validation every epoch, each output stopping on its own patience); every other model is fitted
+with its defaults and read on the same validation users (NDCG@20, whole catalogue) after each
+of its epochs. `--budget-s` stops a baseline's epochs after that many seconds (reported).
+Results: bench/results/time-to-quality-25m.json (every curve) and a markdown summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from reelgraph.baselines import build_baseline  # noqa: E402
+from reelgraph.evaluate import ValidationProbe  # noqa: E402
+from reelgraph.graph import RatingGraph  # noqa: E402
+from reelgraph.train import TrainConfig, keep_freed_memory, train  # noqa: E402
+
+WORK = ROOT / "bench" / "results" / "work"
+
+
+def ensure_graph(path: Path) -> RatingGraph:
+    if not path.exists():
+        import duckdb
+
+        from reelgraph.graph_build import build_graph
+
+        wh = WORK / "ingest-25m.duckdb"
+        with duckdb.connect(str(wh), read_only=True) as con:
+            (split_id,) = con.execute(
+                "SELECT split_id FROM staging.splits WHERE protocol = 'random' LIMIT 1"
+            ).fetchall()[0]
+        build_graph(wh, split_id).save(path)
+    return RatingGraph.load(path)
+
+
+def graphsage(graph: RatingGraph) -> dict:
+    with tempfile.TemporaryDirectory(dir=WORK) as work, keep_freed_memory():
+        t = time.perf_counter()
+        r = train(graph, work, TrainConfig(device="cpu", checkpoint_every=10**9))
+        total = time.perf_counter() - t
+    return {
+        "curve": r.history,
+        "best_val_ndcg@20": r.best_val_ndcg,
+        "best_val_rmse": r.metrics["val"]["rmse"],
+        "seconds_to_best": r.seconds_to_best,
+        "train_seconds": r.seconds,
+        "seconds_with_setup": total,
+        "epochs": r.epochs_run,
+        "best_epochs": {"rating": r.best_epoch, "ranking": r.best_rank_epoch},
+        "test_rmse": r.metrics["test"]["rmse"],
+    }
+
+
+def baseline(name: str, graph: RatingGraph, probe: ValidationProbe) -> dict:
+    t = time.perf_counter()
+    rec = build_baseline(name, graph)
+    fit = time.perf_counter() - t
+    ndcg = probe.ndcg(lambda b, out: out.copy_(rec.score(b)), graph.n_movies)
+    curve = getattr(rec, "history", [])
+    out = {"fit_seconds": fit, "val_ndcg@20": ndcg, "curve": curve}
+    if curve and "val_ndcg@20" in curve[0]:
+        best = max(curve, key=lambda h: h["val_ndcg@20"])
+        out["seconds_to_best"] = best["seconds"]
+    if curve and "val_rmse" in curve[0]:
+        best = min(curve, key=lambda h: h["val_rmse"])
+        out["best_val_rmse"], out["seconds_to_best"] = best["val_rmse"], best["seconds"]
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--graph", default=str(WORK / "graph-25m.pt"))
+    ap.add_argument("--models", default="graphsage,mf,ease,bpr_mf,ials")
+    args = ap.parse_args()
+    graph = ensure_graph(Path(args.graph))
+    probe = ValidationProbe.build(graph)  # the 4,096 validation users GraphSAGE selects on
+    results = {}
+    for name in args.models.split(","):
+        results[name] = graphsage(graph) if name == "graphsage" else baseline(name, graph, probe)
+        brief = {k: v for k, v in results[name].items() if k != "curve"}
+        print(name, json.dumps(brief, default=str), flush=True)
+    out = ROOT / "bench" / "results" / "time-to-quality-25m.json"
+    out.write_text(json.dumps(results, indent=2, default=str))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
