@@ -199,6 +199,7 @@ class EASE:
             torch.from_numpy(np.stack([u[keep], col[m[keep]]])),
             torch.ones(int(keep.sum())),
             (graph.n_users, self.items.numel()),
+            check_invariants=False,  # indices built in range above; PyG warns otherwise
         ).to_sparse_csr()
         gram = _gram(x)
         gram += cfg.reg * torch.eye(gram.shape[0], dtype=torch.float64)
@@ -247,9 +248,13 @@ class _EpochSelection:
     """Keeps the parameters of the epoch with the best validation NDCG@20 (the probe GraphSAGE's
     ranking output is selected with) and says when `patience` epochs brought nothing better."""
 
-    def __init__(self, graph: RatingGraph, patience: int, seed: int) -> None:
+    def __init__(
+        self, graph: RatingGraph, patience: int, seed: int, max_minutes: float | None = None
+    ) -> None:
         self.probe = ValidationProbe.build(graph, seed=seed)
         self.n_movies, self.patience = graph.n_movies, patience
+        self.max_seconds = None if max_minutes is None else 60.0 * max_minutes
+        self.stopped_by_budget = False
         self.best, self.best_epoch, self.bad = -1.0, 0, 0
         self.state: list[torch.Tensor] | None = None
         self.t0 = time.perf_counter()
@@ -268,7 +273,9 @@ class _EpochSelection:
             self.state = [p.detach().clone() for p in params]
         else:
             self.bad += 1
-        return self.bad >= self.patience
+        elapsed = time.perf_counter() - self.t0
+        self.stopped_by_budget = self.max_seconds is not None and elapsed >= self.max_seconds
+        return self.bad >= self.patience or self.stopped_by_budget
 
     def restore(self, params: list[torch.Tensor]) -> None:
         if self.state is not None:
@@ -296,6 +303,7 @@ class LightGCNConfig:
     max_steps_per_epoch: int = 64
     reg: float = 1e-4
     threshold: float = 4.0  # train ratings at least this are the positive interactions
+    max_minutes: float | None = None  # a time budget: stop after the epoch that passes it
     seed: int = 0
 
 
@@ -328,7 +336,7 @@ class LightGCNBaseline:
         )
         opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
         gen = torch.Generator().manual_seed(cfg.seed)
-        select = _EpochSelection(graph, cfg.patience, cfg.seed)
+        select = _EpochSelection(graph, cfg.patience, cfg.seed, cfg.max_minutes)
         params = list(self.model.parameters())
         batch = max(cfg.batch_size, -(-u.numel() // cfg.max_steps_per_epoch))
         for epoch in range(1, cfg.epochs + 1):
@@ -359,12 +367,17 @@ class LightGCNBaseline:
                 break
         select.restore(params)
         self.best_epoch, self.history = select.best_epoch, select.history
+        self.stopped_by_budget = select.stopped_by_budget
         with torch.no_grad():
             self.emb = self._propagate()
 
     def _propagate(self) -> torch.Tensor:
         # LightGCN.get_embedding with the adjacency as a torch sparse matrix (no torch-sparse).
-        return self.model.get_embedding(self.adj)
+        # PyG rebuilds it with sparse invariant checks off and warns that it did: nothing a
+        # user can act on (the adjacency is built valid above).
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Sparse invariant checks")
+            return self.model.get_embedding(self.adj)
 
     @torch.no_grad()
     def score(self, users: torch.Tensor) -> torch.Tensor:
@@ -384,6 +397,7 @@ class BPRMFConfig:
     batch_size: int = 8192
     max_steps_per_epoch: int = 256  # beyond, batches grow (25M ratings)
     threshold: float = 0.5  # train ratings at least this are positives (all)
+    max_minutes: float | None = None  # a time budget: stop after the epoch that passes it
     seed: int = 0
 
 
@@ -404,7 +418,7 @@ class BPRMF:
         params = [self.P, self.Q, self.bi]
         opt = torch.optim.Adam(params, lr=cfg.lr)
         gen = torch.Generator().manual_seed(cfg.seed)
-        select = _EpochSelection(graph, cfg.patience, cfg.seed)
+        select = _EpochSelection(graph, cfg.patience, cfg.seed, cfg.max_minutes)
         batch = max(cfg.batch_size, -(-u.numel() // cfg.max_steps_per_epoch))
         for epoch in range(1, cfg.epochs + 1):
             perm = torch.randperm(u.numel(), generator=gen)
@@ -423,6 +437,7 @@ class BPRMF:
                 break
         select.restore(params)
         self.best_epoch, self.history = select.best_epoch, select.history
+        self.stopped_by_budget = select.stopped_by_budget
 
     @torch.no_grad()
     def score(self, users: torch.Tensor) -> torch.Tensor:

@@ -271,6 +271,12 @@ def model_card(
         if train.get("stopped_by_budget")
         else ""
     )
+    messages = (
+        "every train edge passes messages and is supervised"
+        if tc["message_fraction"] >= 1.0
+        else f"each epoch {tc['message_fraction']:.0%} of train edges pass messages and the rest "
+        "are supervised"
+    )
     rank_path = (
         f"hidden {mc['rank_hidden']}, {mc['rank_dim']}-d output, learned id embeddings: "
         f"{mc['rank_id_embeddings']}, aggregation {mc['rank_aggr']}, layers combined by "
@@ -300,8 +306,7 @@ users {split["counts"]["cold_users"]}, movies {split["counts"]["cold_movies"]}).
 from train ratings only.
 
 ## Training
-Mini-batches; each epoch {tc["message_fraction"]:.0%} of train edges pass messages and the rest
-are supervised. Rating output: MSE, AdamW (lr {tc["lr"]}, weight decay {tc["weight_decay"]}),
+Mini-batches; {messages}. Rating output: MSE, AdamW (lr {tc["lr"]}, weight decay {tc["weight_decay"]}),
 selected at its best validation RMSE (epoch {train["best_epoch"]}). Ranking output: {tc["rank_loss"]}
 loss over {tc["rank_negatives"]} sampled negatives (in-batch too: {tc["rank_in_batch"]}, logQ-corrected),
 positives rated >= {tc["rank_threshold"]}, AdamW (lr {tc["rank_lr"]}), selected at its best validation

@@ -8,7 +8,7 @@ are absent from the graph. Within the epoch each encoder takes many optimiser st
 mini-batches of the supervision edges, each step propagating over the epoch's message graph
 (its first-layer aggregates of the constant features are computed once per epoch):
   - the rating encoder: MSE on batches of `rating_batch_size` supervision edges (on
-    ml-latest-small all of them: one full batch);
+    ml-latest-small about ten steps per epoch);
   - the ranking encoder: the ranking loss (reelgraph.losses) on batches of `rank_batch_size`
     positive supervision edges.
 An epoch is a pass over its supervision edges, or `*_max_steps` batches where that is fewer.

@@ -48,6 +48,9 @@ def train_task(
 
     def on_progress(row: dict) -> None:
         update_progress_artifact(progress_id, progress=100.0 * row["epoch"] / row["epochs"])
+        if fixed:  # a refit has no validation to report
+            logger.info("%s epoch %d/%d", what, row["epoch"], row["epochs"])
+            return
         logger.info(
             "%s epoch %d/%d: val RMSE %s (best %.4f at epoch %d), val NDCG@%d %s (best %.4f at epoch %d)",
             what,

@@ -227,3 +227,15 @@ def test_ranking_baselines_rank_better_than_chance(tiny_graph: RatingGraph, name
     assert result.metrics[("recall", 10)] > chance.metrics[("recall", 10)]
     with pytest.raises(ValueError, match="no setting"):
         baselines.build_baseline(name, tiny_graph, {"not_a_setting": 1})
+
+
+@pytest.mark.parametrize("name", ["bpr_mf", "lightgcn"])
+def test_a_time_budget_stops_epoch_baselines_and_says_so(
+    tiny_graph: RatingGraph, name: str
+) -> None:
+    from reelgraph import baselines
+
+    rec = baselines.build_baseline(name, tiny_graph, {"epochs": 5, "max_minutes": 0.0})
+    assert rec.stopped_by_budget and len(rec.history) == 1
+    rec = baselines.build_baseline(name, tiny_graph, {"epochs": 2, "patience": 10})
+    assert not rec.stopped_by_budget and len(rec.history) == 2
