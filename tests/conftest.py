@@ -75,22 +75,25 @@ def tiny_model(tiny_env: dict) -> Path:
     return Path(train(tiny_env["graph"], tiny_env["work"] / "model", cfg).model_path)
 
 
-@pytest.fixture(scope="session")
-def pipeline_run(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """The whole pipeline on the tiny preset under Prefect's test harness (once per session)."""
+def run_tiny_flow(flow, tiny_dir: Path, work: Path, **params: object) -> object:  # noqa: ANN001
+    """A flow on the tiny preset under Prefect's test harness, writing only under `work`."""
     from prefect.testing.utilities import prefect_test_harness
 
-    from flows.pipeline_flow import pipeline_flow
-
-    work = tmp_path_factory.mktemp("pipeline")
     with prefect_test_harness(server_startup_timeout=120):
-        result = pipeline_flow(
+        return flow(
             dataset="tiny",
             source=str(tiny_dir),
             warehouse=str(work / "w.duckdb"),
             outputs=str(work / "outputs"),
-            epochs=20,
-            k=5,
-            device="cpu",
+            **params,
         )
+
+
+@pytest.fixture(scope="session")
+def pipeline_run(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The whole pipeline on the tiny preset under Prefect's test harness (once per session)."""
+    from flows.pipeline_flow import pipeline_flow
+
+    work = tmp_path_factory.mktemp("pipeline")
+    result = run_tiny_flow(pipeline_flow, tiny_dir, work, epochs=20, k=5, device="cpu")
     return {"result": result, "warehouse": work / "w.duckdb", "outputs": work / "outputs"}

@@ -8,26 +8,17 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from conftest import run_tiny_flow
 
 from reelgraph import run_config
 
 
 @pytest.fixture(scope="module")
 def tuned(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    from prefect.testing.utilities import prefect_test_harness
-
     from flows.tune_flow import tune_flow
 
     work = tmp_path_factory.mktemp("tune")
-    with prefect_test_harness(server_startup_timeout=120):
-        result = tune_flow(
-            dataset="tiny",
-            source=str(tiny_dir),
-            warehouse=str(work / "w.duckdb"),
-            outputs=str(work / "outputs"),
-            trials=2,
-            models=["graphsage", "ease"],
-        )
+    result = run_tiny_flow(tune_flow, tiny_dir, work, trials=2, models=["graphsage", "ease"])
     return {"result": result, "work": work}
 
 
