@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from prefect import flow
 
-from reelgraph import settings
+from reelgraph import runs, settings
 from reelgraph.metrics import RELEVANT_RATING
 from tasks.eval_tasks import evaluate_task
 
@@ -23,16 +23,17 @@ def evaluate_flow(
 ) -> dict:
     """Full-catalogue ranking and rating metrics of GraphSAGE and the baselines on one split."""
     run_dir = settings.outputs_dir(outputs) / "runs" / run_id
-    return evaluate_task(
-        str(settings.warehouse_path(warehouse)),
-        run_id,
-        str(run_dir),
-        graph_path,
-        model_path,
-        k_values,
-        threshold,
-        models,
-        baseline_params,
-        device,
-        seed,
-    )
+    with runs.in_progress(run_dir, settings.warehouse_path(warehouse)):
+        return evaluate_task(
+            str(settings.warehouse_path(warehouse)),
+            run_id,
+            str(run_dir),
+            graph_path,
+            model_path,
+            k_values,
+            threshold,
+            models,
+            baseline_params,
+            device,
+            seed,
+        )

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 from prefect import flow
 
-from reelgraph import settings
+from reelgraph import datasets, preflight, settings
 from tasks.ingest_tasks import acquire_task, ingest_task
 
 
@@ -16,7 +18,18 @@ def ingest_flow(
     force: bool = False,
 ) -> dict:
     """Acquire a MovieLens release (or a local copy) and load it into the warehouse's raw layer."""
-    manifest = acquire_task(dataset, settings.source(source), cache_dir)
-    return ingest_task(
-        manifest, str(settings.warehouse_path(warehouse)), max_reject_fraction, force
+    preflight.ingest_inputs(
+        dataset=dataset,
+        source=source,
+        warehouse=warehouse,
+        cache_dir=cache_dir,
+        max_reject_fraction=max_reject_fraction,
     )
+    manifest = acquire_task(dataset, settings.source(source), cache_dir)
+    try:
+        return ingest_task(
+            manifest, str(settings.warehouse_path(warehouse)), max_reject_fraction, force
+        )
+    finally:
+        if not Path(manifest["source"]).is_dir():  # never a folder the user pointed at
+            datasets.clean_extracted(settings.cache_dir(cache_dir), dataset)

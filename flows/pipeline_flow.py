@@ -11,7 +11,7 @@ from flows.features_flow import features_flow
 from flows.ingest_flow import ingest_flow
 from flows.publish_flow import publish_flow
 from flows.train_flow import train_flow
-from reelgraph import run_config, runs, settings
+from reelgraph import preflight, run_config, runs, settings
 
 
 @flow(name="pipeline")
@@ -50,23 +50,34 @@ def pipeline_flow(
     run_id = runs.new_run_id()
     started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     params = {name: value for name, value in locals().items() if name not in ("run_id", "started")}
+    chosen, model_settings, train_settings = check_pipeline(**params)
+
+    with runs.in_progress(
+        settings.outputs_dir(outputs) / "runs" / run_id, settings.warehouse_path(warehouse)
+    ):
+        return _pipeline(run_id, started, params, chosen, model_settings, train_settings)
+
+
+def _pipeline(
+    run_id: str,
+    started: dt.datetime,
+    params: dict,
+    chosen: run_config.RunConfig,
+    model_settings: dict,
+    train_settings: dict,
+) -> dict:
+    """The stages of pipeline_flow, in order, while its run folder is marked as working."""
+    p = params
+    dataset, source, warehouse, outputs = p["dataset"], p["source"], p["warehouse"], p["outputs"]
+    split, seed, n_users, force = p["split"], p["seed"], p["n_users"], p["force"]
+    val_fraction, test_fraction, k, device = (
+        p["val_fraction"],
+        p["test_fraction"],
+        p["k"],
+        p["device"],
+    )
+    baselines, refit, retention = p["baselines"], p["refit"], p["retention"]
     timings: dict[str, float] = {}
-    chosen = run_config.resolve(dataset, config, settings.outputs_dir(outputs))
-    named_model = {"hidden": hidden, "embed_dim": embed_dim, "dropout": dropout}
-    named_model["id_embeddings"] = id_embeddings
-    named_train = {"epochs": epochs, "lr": lr}
-    model_settings = {
-        **chosen.model,
-        **{k: v for k, v in named_model.items() if v is not None},
-        **(model_params or {}),
-    }
-    train_settings = {
-        **chosen.train,
-        **{k: v for k, v in named_train.items() if v is not None},
-        **(train_params or {}),
-        "device": device,
-        "seed": seed,
-    }
 
     def timed(stage: str, fn, **kw):  # noqa: ANN001, ANN202
         t = time.perf_counter()
@@ -180,3 +191,68 @@ def pipeline_flow(
         "timings": timings,
         "config_file": chosen.path,
     }
+
+
+def check_pipeline(
+    *,
+    dataset: str,
+    source: str | None,
+    warehouse: str | None,
+    outputs: str | None,
+    split: str,
+    val_fraction: float,
+    test_fraction: float,
+    n_users: int | None,
+    seed: int,
+    config: str | None,
+    epochs: int | None,
+    lr: float | None,
+    hidden: int | None,
+    embed_dim: int | None,
+    dropout: float | None,
+    id_embeddings: bool | None,
+    model_params: dict | None,
+    train_params: dict | None,
+    device: str,
+    k: int,
+    baselines: list[str] | None,
+    retention: int,
+    **_: object,
+) -> tuple[run_config.RunConfig, dict, dict]:
+    """Every parameter of a pipeline run checked before any work starts (the command line
+    calls this before Prefect starts; the flow again for deployments); returns the resolved
+    config and GraphSAGE's model and training settings."""
+    preflight.ingest_inputs(dataset=dataset, source=source, warehouse=warehouse)
+    preflight.split_inputs(
+        split=split,
+        seed=seed,
+        n_users=n_users,
+        val_fraction=val_fraction,
+        test_fraction=test_fraction,
+    )
+    preflight.at_least("--k", k, 1)
+    if k > 1000:
+        raise preflight.ParameterError(f"--k must be at most 1000, got {k}")
+    preflight.at_least("--epochs", epochs, 1)
+    preflight.at_least("--hidden", hidden, 1)
+    preflight.at_least("retention", retention, 1)
+    preflight.names("--baselines", baselines, settings.DEFAULT_BASELINES)
+    preflight.device(device)
+    preflight.writable_dir(settings.outputs_dir(outputs), "--outputs")
+    chosen = run_config.resolve(dataset, config, settings.outputs_dir(outputs))
+    model, train = run_config.graphsage_settings(
+        chosen,
+        {
+            "hidden": hidden,
+            "embed_dim": embed_dim,
+            "dropout": dropout,
+            "id_embeddings": id_embeddings,
+        },
+        {"epochs": epochs, "lr": lr},
+        model_params,
+        train_params,
+        device,
+        seed,
+    )
+    preflight.model_settings(model, train)
+    return chosen, model, train

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from prefect import flow
 
-from reelgraph import settings
-from tasks.publish_tasks import figures_task, publish_task
+from reelgraph import runs, settings
+from tasks.publish_tasks import figures_task, prepare_task, publish_task
 
 
 @flow(name="publish")
@@ -20,22 +20,26 @@ def publish_flow(
     retention: int = 5,
     device: str = "auto",
 ) -> dict:
-    """Publish a trained and evaluated run: marts + *_latest switch, then figures and model card.
+    """Publish a trained and evaluated run: mart rows and figures and model card, then the marts
+    and *_latest switch in one transaction.
     train: the evaluated model's manifest; served: the refit model's, when the lists come from
     a model refit on every rating (None: from the evaluated model)."""
     wh = str(settings.warehouse_path(warehouse))
     run_dir = str(settings.outputs_dir(outputs) / "runs" / record["run_id"])
-    published = publish_task(wh, record, graph_path, model_path, run_dir, k, retention, device)
-    figs = figures_task(
-        wh,
-        record["run_id"],
-        run_dir,
-        graph_path,
-        model_path,
-        record["dataset"],
-        split,
-        train,
-        served,
-        record["seed"],
-    )
+    with runs.in_progress(run_dir, wh):
+        # Figures and the model card come before the commit: a published run always has them.
+        prepared = prepare_task(graph_path, model_path, run_dir, k, device)
+        figs = figures_task(
+            wh,
+            record["run_id"],
+            run_dir,
+            graph_path,
+            model_path,
+            record["dataset"],
+            split,
+            train,
+            served,
+            record["seed"],
+        )
+        published = publish_task(wh, record, prepared, retention)
     return {**published, **figs, "run_dir": run_dir}

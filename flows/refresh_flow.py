@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 from prefect import flow, runtime
 
 from flows.ingest_flow import ingest_flow
 from reelgraph import runs, settings
-from tasks.publish_tasks import publish_task
+from tasks.publish_tasks import prepare_task, publish_task
 from tasks.refresh_tasks import refresh_graph_task
 
 
@@ -44,16 +45,17 @@ def refresh_flow(
         "started_at": started.isoformat(),
         "flow_run_id": str(runtime.flow_run.id or ""),
     }
-    published = publish_task(
-        wh,
-        record,
-        base["graph_path"],
-        base["model_path"],
-        str(out / "runs" / run_id),
-        k,
-        retention,
-        device,
-    )
+    run_dir = out / "runs" / run_id
+    with runs.in_progress(run_dir, wh):
+        prepared = prepare_task(base["graph_path"], base["model_path"], str(run_dir), k, device)
+        # Written before the commit, so a published refresh always has its card.
+        (run_dir / "model_card.md").write_text(
+            f"# reelgraph run {run_id}: a refresh of {base['base_run_id']}\n\n"
+            f"Every user re-scored by run {base['base_run_id']}'s model (no retraining) with "
+            f"the ratings of ingest {ingested['ingest_id']}: {json.dumps(base['stats'])}. "
+            f"Its metrics, figures and training are those of run {base['base_run_id']}.\n"
+        )
+        published = publish_task(wh, record, prepared, retention)
     return {
         "run_id": run_id,
         "refresh_of": base["base_run_id"],

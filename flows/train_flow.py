@@ -22,14 +22,15 @@ def train_flow(
     model_params / train_params override ModelConfig / TrainConfig defaults."""
     run_id = run_id or runs.new_run_id()
     out = settings.outputs_dir(outputs)
-    return train_task(
-        str(settings.warehouse_path(warehouse)),
-        split_id,
-        run_id,
-        str(out / "runs" / run_id),
-        str(settings.checkpoints_dir(outputs)),
-        train_params,
-        model_params,
-        fixed_epochs,
-        name,
-    )
+    with runs.in_progress(out / "runs" / run_id, settings.warehouse_path(warehouse)):
+        return train_task(
+            str(settings.warehouse_path(warehouse)),
+            split_id,
+            run_id,
+            str(out / "runs" / run_id),
+            str(settings.checkpoints_dir(outputs)),
+            train_params,
+            model_params,
+            fixed_epochs,
+            name,
+        )

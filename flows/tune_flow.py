@@ -7,7 +7,7 @@ from prefect import flow
 
 from flows.features_flow import features_flow
 from flows.ingest_flow import ingest_flow
-from reelgraph import run_config, runs, settings
+from reelgraph import preflight, run_config, runs, settings
 from reelgraph.settings import TUNABLE
 from tasks.tune_tasks import tune_task
 
@@ -32,10 +32,7 @@ def tune_flow(
     on the validation part of the split `run` evaluates on (same protocol, fractions and
     seed), record every trial in ops.tuning, and write the winners to a config file that
     `run` picks up (`out`, default <outputs>/tuned/<dataset>.json)."""
-    models = list(models or TUNABLE)
-    unknown = [m for m in models if m not in TUNABLE]
-    if unknown:
-        raise ValueError(f"cannot tune {', '.join(unknown)}; tunable: {', '.join(TUNABLE)}")
+    models = check_tune(**locals())
     ingest_flow(dataset=dataset, source=source, warehouse=warehouse, force=force)
     feats = features_flow(
         warehouse=warehouse,
@@ -75,3 +72,36 @@ def tune_flow(
             m: {"value": r["best_value"], "params": r["best_params"]} for m, r in results.items()
         },
     }
+
+
+def check_tune(
+    *,
+    dataset: str,
+    source: str | None,
+    warehouse: str | None,
+    outputs: str | None,
+    split: str,
+    val_fraction: float,
+    test_fraction: float,
+    n_users: int | None,
+    seed: int,
+    trials: int,
+    models: list[str] | None,
+    out: str | None,
+    **_: object,
+) -> list[str]:
+    """Every parameter of a tuning checked before any work starts; returns the models."""
+    preflight.ingest_inputs(dataset=dataset, source=source, warehouse=warehouse)
+    preflight.split_inputs(
+        split=split,
+        seed=seed,
+        n_users=n_users,
+        val_fraction=val_fraction,
+        test_fraction=test_fraction,
+    )
+    preflight.at_least("--trials", trials, 1)
+    preflight.names("--models", models, TUNABLE)
+    preflight.writable_dir(settings.outputs_dir(outputs), "--outputs")
+    if out is not None:
+        preflight.writable_file(out, "--out")
+    return list(models or TUNABLE)

@@ -3,19 +3,30 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import inspect
 import json
 import sys
 from collections.abc import Callable, Sequence
 
-from reelgraph import run_config, settings
+from reelgraph import preflight, settings
 from reelgraph.errors import ReelgraphError
 
 
 class CliError(Exception):
-    """A user mistake: printed as one line with a hint, exit code 2."""
+    """A user mistake: printed as one line with a hint, exit code 1."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a mistake is one line and exit code 1, like every other refusal."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(1, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
+    preflight.seed_value(args.seed)
+    preflight.writable_dir(args.out, "--out")
     from reelgraph.synthetic import generate
 
     result = generate(args.preset, args.out, seed=args.seed)
@@ -26,6 +37,12 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
+    preflight.ingest_inputs(
+        dataset=args.dataset,
+        source=args.source,
+        warehouse=args.warehouse,
+        max_reject_fraction=args.max_reject_fraction,
+    )
     settings.configure_prefect_environment()
     from flows.ingest_flow import ingest_flow
 
@@ -72,15 +89,6 @@ def _positive_int(text: str) -> int:
     return value
 
 
-TUNABLE = (
-    "graphsage",
-    "ease",
-    "lightgcn",
-    "bpr_mf",
-    "ials",
-)  # reelgraph.tuning.TUNABLE (no torch here)
-
-
 def _tunable_list(text: str) -> list[str]:
     names = [n.strip() for n in text.split(",") if n.strip()]
     unknown = [n for n in names if n not in settings.TUNABLE]
@@ -93,11 +101,9 @@ def _tunable_list(text: str) -> list[str]:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     settings.configure_prefect_environment()
-    if args.config:
-        run_config.load(args.config)  # a bad file is refused before any work starts
-    from flows.pipeline_flow import pipeline_flow
+    from flows.pipeline_flow import check_pipeline, pipeline_flow
 
-    result = pipeline_flow(
+    params = dict(
         dataset=args.dataset,
         source=args.source,
         warehouse=args.warehouse,
@@ -114,6 +120,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         baselines=args.baselines,
         force=args.force,
     )
+    check_pipeline(**{**_defaults(pipeline_flow), **params})  # before any work starts
+    result = pipeline_flow(**params)
     if args.json:
         print(json.dumps(result, indent=2, default=str))
         return 0
@@ -148,9 +156,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_tune(args: argparse.Namespace) -> int:
     settings.configure_prefect_environment()
-    from flows.tune_flow import tune_flow
+    from flows.tune_flow import check_tune, tune_flow
 
-    result = tune_flow(
+    params = dict(
         dataset=args.dataset,
         source=args.source,
         warehouse=args.warehouse,
@@ -163,6 +171,8 @@ def _cmd_tune(args: argparse.Namespace) -> int:
         out=args.out,
         force=args.force,
     )
+    check_tune(**{**_defaults(tune_flow), **params})  # before any work starts
+    result = tune_flow(**params)
     if args.json:
         print(json.dumps(result, indent=2, default=str))
         return 0
@@ -171,6 +181,15 @@ def _cmd_tune(args: argparse.Namespace) -> int:
         print(f"  {model:10s} validation NDCG@20 {best['value']:.4f}  {json.dumps(best['params'])}")
     print(f"chosen settings written to {result['config']}; `reelgraph run` reads them")
     return 0
+
+
+def _defaults(flow) -> dict:  # noqa: ANN001 - a Prefect flow
+    """The flow's parameters as it would run with nothing set."""
+    return {
+        name: p.default
+        for name, p in inspect.signature(flow.fn).parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
 
 
 def _reader(args: argparse.Namespace):  # noqa: ANN202
@@ -331,22 +350,35 @@ def _cmd_sql(args: argparse.Namespace) -> int:
 def _cmd_explore(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from reelgraph.explorer.app import create_app
+    from reelgraph.explorer.app import LOCAL_HOSTS, create_app
 
     wh = settings.warehouse_path(args.warehouse)
     if not wh.exists():
         raise CliError(f"no warehouse at {wh}; run `reelgraph run` first or pass --warehouse")
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
+    preflight.at_least("--port", args.port, 1)
+    preflight.at_least("--max-body-kb", args.max_body_kb, 1)
+    preflight.at_least("--max-coldstart-ratings", args.max_coldstart_ratings, 1)
+    hosts = [*LOCAL_HOSTS, *(args.allowed_host or [])]
+    if args.host not in LOCAL_HOSTS:
         print(f"warning: serving on {args.host}, reachable from other machines", file=sys.stderr)
-    app = create_app(wh, settings.outputs_dir(args.outputs), args.run)
+        if args.host not in ("0.0.0.0", "::"):
+            hosts.append(args.host)
+    app = create_app(
+        wh,
+        settings.outputs_dir(args.outputs),
+        args.run,
+        allowed_hosts=hosts,
+        max_body_bytes=args.max_body_kb * 1024,
+        max_coldstart_ratings=args.max_coldstart_ratings,
+    )
     print(f"reelgraph explorer on http://{args.host}:{args.port}/ (Ctrl-C stops it)")
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="reelgraph", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="reelgraph", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("generate", help="write a synthetic MovieLens-shaped dataset")
     p.add_argument("--preset", choices=["tiny", "small", "25m"], required=True)
@@ -510,6 +542,21 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"outputs folder with the runs' figures (default {settings.DEFAULT_OUTPUTS})",
     )
     p.add_argument("--run", help="the run shown by default (default: the latest)")
+    p.add_argument(
+        "--allowed-host",
+        action="append",
+        help="a Host header to answer besides localhost's (repeat it; the name people type "
+        "when serving on 0.0.0.0); others get 400, which stops DNS-rebinding pages",
+    )
+    p.add_argument(
+        "--max-body-kb", type=int, default=64, help="largest request body accepted (default 64)"
+    )
+    p.add_argument(
+        "--max-coldstart-ratings",
+        type=int,
+        default=1000,
+        help="most ratings in one cold-start request (default 1000)",
+    )
     p.set_defaults(func=_cmd_explore)
     return parser
 
@@ -518,15 +565,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
+    if argv is None and args.command in LONG_COMMANDS:  # the real command line, not a test
+        from reelgraph.shutdown import exit_promptly_on_sigterm
+
+        exit_promptly_on_sigterm(args.command)
     try:
         return func(args)
     except CliError as exc:
         print(f"reelgraph: {exc}", file=sys.stderr)
-        return 2
+        return 1
     except ReelgraphError as exc:
         print(f"reelgraph {args.command}: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:
+        # A full disk or a folder that turned read-only mid-run: every write is atomic, so the
+        # warehouse and outputs keep their last good state; say so in one line.
+        if exc.errno not in _WRITE_FAILURES:
+            raise
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(
+            f"reelgraph {args.command}: cannot write{where}: {exc.strerror}; nothing was "
+            f"published, the warehouse and outputs keep their last good state",
+            file=sys.stderr,
+        )
+        return 1
 
+
+LONG_COMMANDS = ("generate", "ingest", "run", "tune")  # those a SIGTERM must end promptly
+_WRITE_FAILURES = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
 
 if __name__ == "__main__":
     sys.exit(main())

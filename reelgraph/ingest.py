@@ -7,6 +7,7 @@ replaced inside one DuckDB transaction: a failing ingest leaves the previous one
 
 from __future__ import annotations
 
+import array
 import csv
 import dataclasses
 import datetime as dt
@@ -26,6 +27,7 @@ from warehouse.connection import fetch_one, transaction
 log = logging.getLogger(__name__)
 
 VALID_RATINGS = [x / 2 for x in range(1, 11)]
+NOT_UTF8 = "\ufffd"  # what a byte that is not UTF-8 reads as
 MAX_TIMESTAMP = 4_102_444_800  # 2100-01-01: anything later is a unit mistake (ms, not s)
 
 
@@ -82,6 +84,7 @@ def ingest(
     con = connect(warehouse)
     try:
         run_sql_file(con, "ops", "tables.sql")
+        refuse_other_dataset(con, manifest.dataset, warehouse)
         if not force:
             previous = current_ingest(con)
             if (
@@ -112,9 +115,15 @@ def ingest(
                     continue
                 checked[spec.file] = _check_file(spec, path, checked)
                 _enforce_threshold(spec.file, checked[spec.file], max_reject_fraction)
-        except IngestError as exc:
-            _record_failure(con, manifest, started, checked, missing, str(exc))
-            raise
+                if spec.required and checked[spec.file].good.height == 0:
+                    raise IngestError(
+                        f"{path}: no valid rows (only a header?); refusing to replace "
+                        f"{spec.table} with nothing"
+                    )
+        except (IngestError, csv.Error, pl.exceptions.PolarsError) as exc:
+            error = str(exc) if isinstance(exc, IngestError) else f"{path}: {_first_line(exc)}"
+            _record_failure(con, manifest, started, checked, missing, error)
+            raise IngestError(error) from exc
 
         ingest_id = _load(con, manifest, started, checked, missing, _before_commit)
         return IngestResult(
@@ -125,6 +134,41 @@ def ingest(
             rejected_rows={f: c.rejects.height for f, c in checked.items()},
             missing_files=missing,
         )
+    finally:
+        con.close()
+
+
+def refuse_other_dataset(con: duckdb.DuckDBPyConnection, dataset: str, warehouse: object) -> None:
+    """A warehouse holds one dataset. Its raw tables give published runs their titles and the
+    ratings their lists leave out, so loading another dataset over them would change what
+    those runs show: refused (a newer export of the same dataset is allowed)."""
+    has_runs = fetch_one(
+        con,
+        "SELECT 1 FROM duckdb_tables() WHERE schema_name = 'ops' AND table_name = 'runs'",
+    )
+    if not has_runs:
+        return
+    other = fetch_one(
+        con,
+        """SELECT dataset, count(*) FROM ops.runs WHERE status = 'published' AND dataset <> ?
+           GROUP BY dataset ORDER BY 2 DESC LIMIT 1""",
+        [dataset],
+    )
+    if other:
+        raise IngestError(
+            f"warehouse {warehouse} holds {other[1]} published run(s) of {other[0]}; loading "
+            f"{dataset} over its raw tables would change what they show. Use another "
+            f"warehouse for {dataset} (--warehouse FILE)"
+        )
+
+
+def check_warehouse_accepts(warehouse: str | Path, dataset: str) -> None:
+    """refuse_other_dataset, read-only, before anything is downloaded or read."""
+    if not Path(warehouse).is_file():
+        return
+    con = connect(warehouse, read_only=True)
+    try:
+        refuse_other_dataset(con, dataset, warehouse)
     finally:
         con.close()
 
@@ -166,27 +210,48 @@ def _enforce_threshold(file: str, c: _Checked, max_fraction: float) -> None:
 
 
 def _check_header(spec: FileSpec, path: Path) -> None:
-    with open(path, newline="", encoding="utf-8") as fh:
+    with open(path, newline="", encoding="utf-8", errors="replace") as fh:
         header = next(csv.reader(fh), None)
     if header is None:
         raise IngestError(f"{path}: empty file; expected header {','.join(spec.header)}")
     if tuple(h.strip() for h in header) != spec.header:
         raise IngestError(
-            f"{path}: header is {','.join(header)!r}; expected {','.join(spec.header)!r}"
+            f"{path}: header is {','.join(header)[:200]!r}; expected {','.join(spec.header)!r}"
         )
 
 
-def _scan(path: Path, schema: dict[str, pl.DataType] | None) -> pl.LazyFrame:
-    # Typed columns parse in the reader (fast, no text copy of 25M rows); a field that does not
-    # parse becomes null and fails its rule below. Line numbers are 1-based, header = line 1.
+def _scan(
+    path: Path,
+    header: tuple[str, ...],
+    types: dict[str, pl.DataType] | None = None,
+    ragged: bool = False,
+) -> pl.LazyFrame:
+    """The file's fields named by the expected header (so spaces around a header name do not
+    matter), read multi-threaded: the `types` columns parsed by the reader (a field that does
+    not parse becomes null), the others as text. Bytes that are not UTF-8 become U+FFFD, which
+    the rules refuse, instead of failing the file; `ragged` reads rows with more fields than
+    the header (their extra fields dropped; the caller refuses those rows)."""
+    types = types or {}
     return pl.scan_csv(
         path,
-        schema=schema,
-        infer_schema=schema is not None,
-        ignore_errors=schema is not None,
-        row_index_name="line",
+        has_header=False,
+        skip_rows=1,
+        schema={c: types.get(c, pl.String()) for c in header},
+        ignore_errors=bool(types),
+        encoding="utf8-lossy",
+        truncate_ragged_lines=ragged,
+        row_index_name="record",
         row_index_offset=2,
     )
+
+
+def _number(source: str, dtype: pl.DataType) -> pl.Expr:
+    """A text field as a number, spaces around it ignored (null when it is not one)."""
+    return pl.col(source).str.strip_chars().cast(dtype, strict=False)
+
+
+def _not_utf8(name: str) -> tuple[str, pl.Expr]:
+    return (f"{name} is not valid UTF-8", pl.col(name).str.contains(NOT_UTF8, literal=True))
 
 
 def _positive(name: str) -> pl.Expr:
@@ -203,7 +268,7 @@ def _blank(name: str) -> pl.Expr:
 
 @dataclasses.dataclass(frozen=True)
 class _Rules:
-    schema: dict[str, pl.DataType] | None  # source column -> parsed type; None reads all as text
+    types: dict[str, pl.DataType]  # source column -> its type (the others are text)
     columns: dict[str, pl.Expr]  # warehouse column -> expression over the source columns
     checks: list[tuple[str, pl.Expr]]  # (reason, is_bad) in order: the first failing names the row
     key: list[str]  # must be unique among valid rows; the first occurrence is kept
@@ -216,15 +281,21 @@ def _rules(spec: FileSpec, known: dict[str, _Checked]) -> _Rules:
         ~pl.col("movie_id").is_in(movies.implode()) if movies is not None else pl.lit(False),
     )
     not_id = "is not a positive integer"
-    i32, f64, i64, txt = pl.Int32(), pl.Float64(), pl.Int64(), pl.String()
+    i32, f64, i64 = pl.Int32(), pl.Float64(), pl.Int64()
     if spec.file == "movies.csv":
         return _Rules(
-            {"movieId": i32, "title": txt, "genres": txt},
-            {"movie_id": pl.col("movieId"), "title": pl.col("title"), "genres": pl.col("genres")},
+            {"movieId": i32},
+            {
+                "movie_id": pl.col("movieId"),
+                "title": pl.col("title"),
+                "genres": pl.col("genres"),
+            },
             [
                 (f"movieId {not_id}", _positive("movie_id")),
                 ("title is empty", _blank("title")),
                 ("genres is empty", _blank("genres")),
+                _not_utf8("title"),
+                _not_utf8("genres"),
             ],
             ["movie_id"],
         )
@@ -251,7 +322,7 @@ def _rules(spec: FileSpec, known: dict[str, _Checked]) -> _Rules:
         )
     if spec.file == "tags.csv":
         return _Rules(
-            {"userId": i32, "movieId": i32, "tag": txt, "timestamp": i64},
+            {"userId": i32, "movieId": i32, "timestamp": i64},
             {
                 "user_id": pl.col("userId"),
                 "movie_id": pl.col("movieId"),
@@ -262,20 +333,21 @@ def _rules(spec: FileSpec, known: dict[str, _Checked]) -> _Rules:
                 (f"userId {not_id}", _positive("user_id")),
                 (f"movieId {not_id}", _positive("movie_id")),
                 ("tag is empty", _blank("tag")),
+                _not_utf8("tag"),
                 ("timestamp is not a Unix time in seconds", _unix_seconds("ts")),
                 unknown_movie,
             ],
             [],  # a user may apply the same tag twice at different times, as MovieLens has
         )
     if spec.file == "links.csv":
-        # Read as text: an empty tmdbId is allowed but a non-number is not, and imdbId keeps its zeros.
+        # An empty tmdbId is allowed but a non-number is not, and imdbId keeps its zeros.
         tmdb = pl.col("tmdbId").str.strip_chars()
         return _Rules(
-            None,
+            {},
             {
-                "movie_id": pl.col("movieId").str.strip_chars().cast(pl.Int32, strict=False),
+                "movie_id": _number("movieId", i32),
                 "imdb_id": pl.col("imdbId").str.strip_chars(),
-                "tmdb_id": tmdb.cast(pl.Int32, strict=False),
+                "tmdb_id": _number("tmdbId", i32),
             },
             [
                 (f"movieId {not_id}", _positive("movie_id")),
@@ -293,9 +365,13 @@ def _rules(spec: FileSpec, known: dict[str, _Checked]) -> _Rules:
         )
     if spec.file == "genome-tags.csv":
         return _Rules(
-            {"tagId": i32, "tag": txt},
+            {"tagId": i32},
             {"tag_id": pl.col("tagId"), "tag": pl.col("tag")},
-            [(f"tagId {not_id}", _positive("tag_id")), ("tag is empty", _blank("tag"))],
+            [
+                (f"tagId {not_id}", _positive("tag_id")),
+                ("tag is empty", _blank("tag")),
+                _not_utf8("tag"),
+            ],
             ["tag_id"],
         )
     if spec.file == "genome-scores.csv":
@@ -337,16 +413,75 @@ def _key_expr(key: list[str]) -> pl.Expr:
 
 
 def _check_file(spec: FileSpec, path: Path, known: dict[str, _Checked]) -> _Checked:
+    """Every row of the file checked against its rules. A clean file is read once with its
+    numbers parsed by the reader (fastest). A file with refused rows is read again with every
+    field as text, numbers trimmed and then parsed, which is the verdict that counts: ' 4.0'
+    and '4.0 ' alike (the reader only takes the first), and rows with too many fields refused
+    one by one instead of failing the file."""
     _check_header(spec, path)
     rules = _rules(spec, known)
+    layout: _Layout | None = None
+    try:
+        df = _checked_frame(path, spec, rules, parsed_by_reader=True).collect()
+        if df["reason"].null_count() < df.height:
+            df = _checked_frame(path, spec, rules, parsed_by_reader=False).collect()
+    except pl.exceptions.PolarsError as exc:
+        if "more fields" not in str(exc):
+            raise IngestError(f"{path}: not a well-formed CSV ({_first_line(exc)})") from exc
+        # Rare and always a mistake: find those rows with the csv module and refuse just them.
+        layout = _Layout.of(path)
+        df = _checked_frame(path, spec, rules, False, layout.ragged).collect()
+    ok = pl.col("reason").is_null()
+    good = df.filter(ok).drop("record", "reason")
+    if "ts" in good.columns:
+        good = good.with_columns(ts=pl.from_epoch("ts", time_unit="s"))
+    rejects = df.filter(~ok).select("record", "reason")
+    records = df.height
+    del df
+    if rejects.height:
+        raw = _raw_records(path, spec.header, rejects["record"], layout is not None)
+        rejects = rejects.join(raw, on="record", how="left")
+        if layout is None and _line_count(path) != records + 1:
+            layout = _Layout.of(path)  # a quoted field spans lines: records are not lines
+        lines = layout.line_of(rejects["record"]) if layout is not None else rejects["record"]
+        rejects = rejects.select(pl.Series("line", lines, dtype=pl.Int64), "reason", "raw")
+        log.warning(
+            "%s: %d rows rejected (first: line %d, %s)",
+            spec.file,
+            rejects.height,
+            rejects["line"][0],
+            rejects["reason"][0],
+        )
+    else:
+        rejects = pl.DataFrame(schema={"line": pl.Int64, "reason": pl.String, "raw": pl.String})
+    return _Checked(good=good, rejects=rejects, total=good.height + rejects.height)
+
+
+def _checked_frame(
+    path: Path,
+    spec: FileSpec,
+    rules: _Rules,
+    parsed_by_reader: bool,
+    ragged: list[int] | None = None,
+) -> pl.LazyFrame:
+    """The file's rows as warehouse columns plus the reason each is refused (null: kept)."""
+    checks = list(rules.checks)
+    if ragged:
+        too_many = f"more fields than the {len(spec.header)} of the header"
+        checks.insert(0, (too_many, pl.col("record").is_in(ragged)))
     reason = pl.lit(None, dtype=pl.String)
-    for why, bad in reversed(rules.checks):
+    for why, bad in reversed(checks):
         reason = pl.when(bad).then(pl.lit(why)).otherwise(reason)
+    if parsed_by_reader:
+        frame = _scan(path, spec.header, rules.types, ragged=ragged is not None)
+    else:
+        frame = _scan(path, spec.header, None, ragged=ragged is not None).with_columns(
+            _number(c, t).alias(c) for c, t in rules.types.items()
+        )
     frame = (
-        _scan(path, rules.schema)
-        .with_columns(**rules.columns)
+        frame.with_columns(**rules.columns)
         .with_columns(reason=reason)
-        .select("line", *rules.columns, "reason")
+        .select("record", *rules.columns, "reason")
     )
     if rules.key:
         # Invalid rows get a null key, so an invalid first occurrence cannot shadow a valid one.
@@ -357,39 +492,69 @@ def _check_file(spec: FileSpec, path: Path, known: dict[str, _Checked]) -> _Chec
             .then(pl.lit(f"duplicate ({', '.join(rules.key)}); the first occurrence is kept"))
             .otherwise("reason")
         )
-    try:
-        df = frame.collect()
-    except pl.exceptions.PolarsError as exc:
-        raise IngestError(f"{path}: not a well-formed CSV in the MovieLens layout ({exc})") from exc
-    ok = pl.col("reason").is_null()
-    good = df.filter(ok).drop("line", "reason")
-    if "ts" in good.columns:
-        good = good.with_columns(ts=pl.from_epoch("ts", time_unit="s"))
-    rejects = df.filter(~ok).select("line", "reason")
-    del df
-    if rejects.height:
-        rejects = rejects.join(_raw_lines(path, rejects["line"]), on="line", how="left")
-        log.warning(
-            "%s: %d rows rejected (first: line %d, %s)",
-            spec.file,
-            rejects.height,
-            rejects["line"][0],
-            rejects["reason"][0],
-        )
-    else:
-        rejects = rejects.with_columns(raw=pl.lit(None, dtype=pl.String))
-    return _Checked(good=good, rejects=rejects, total=good.height + rejects.height)
+    return frame
 
 
-def _raw_lines(path: Path, lines: pl.Series) -> pl.DataFrame:
+def _raw_records(
+    path: Path, header: tuple[str, ...], records: pl.Series, ragged: bool
+) -> pl.DataFrame:
     """The original text of the refused rows, for the rejects report (a second, filtered pass)."""
-    text = _scan(path, None)
-    fields = [c for c in text.collect_schema().names() if c != "line"]
     return (
-        text.filter(pl.col("line").is_in(lines.implode()))
-        .select("line", raw=pl.concat_str([pl.col(c).fill_null("") for c in fields], separator=","))
+        _scan(path, header, None, ragged)
+        .filter(pl.col("record").is_in(records.implode()))
+        .select(
+            "record",
+            raw=pl.concat_str([pl.col(c).fill_null("") for c in header], separator=",").str.slice(
+                0, 500
+            ),
+        )
         .collect()
     )
+
+
+def _line_count(path: Path) -> int:
+    """Physical lines (a last line without a newline counts)."""
+    n, last = 0, b"\n"
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 24):
+            n += chunk.count(b"\n")
+            last = chunk[-1:]
+    return n + (last != b"\n")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Layout:
+    """Where each record of a CSV starts (its 1-based physical line) and which records have more
+    fields than the header: one pass of the csv module, taken only when needed (a file with
+    refused rows whose quoted fields span lines, or with too many fields in a row)."""
+
+    first_line: array.array  # record number (header = 1) -> line; index 0 unused
+    ragged: list[int]
+
+    @staticmethod
+    def of(path: Path) -> _Layout:
+        first_line = array.array("q", [0])
+        ragged: list[int] = []
+        with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+            reader = csv.reader(fh)
+            start, width = 1, None
+            for row in reader:
+                if row:  # blank lines are no record (the reader skips them too)
+                    first_line.append(start)
+                    width = width or len(row)
+                    if len(row) > width:
+                        ragged.append(len(first_line) - 1)
+                start = reader.line_num + 1
+        return _Layout(first_line, ragged)
+
+    def line_of(self, records: pl.Series) -> list[int]:
+        return [self.first_line[r] for r in records.to_list()]
+
+
+def _first_line(exc: BaseException, width: int = 200) -> str:
+    """An error's first line, cut short: Polars quotes whole chunks of a bad file."""
+    lines = str(exc).strip().splitlines()
+    return (lines[0] if lines else type(exc).__name__)[:width]
 
 
 # ---------------------------------------------------------------------------------- load

@@ -151,6 +151,11 @@ class ModelConfig:
         for name in ("hidden", "embed_dim", "rank_hidden", "rank_dim"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("dropout", "rank_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if not self.rank_temperature >= 0.0:
+            raise ValueError(f"rank_temperature must be 0 or more, got {self.rank_temperature}")
 
 
 @dataclasses.dataclass

@@ -23,6 +23,7 @@ import numpy as np
 import pyarrow as pa
 import torch
 
+from reelgraph import runs
 from reelgraph.graph import RatingGraph, UserItems
 from reelgraph.metrics import RELEVANT_RATING
 from reelgraph.scoring import Scorer
@@ -160,6 +161,24 @@ def embedding_frames(scorer: Scorer) -> tuple[pa.Table, pa.Table]:
     return users, movies
 
 
+MART_FILES = {
+    "recommendations": "recommendations.parquet",
+    "least_relevant": "least_relevant.parquet",
+    "user_embeddings": "user_embeddings.parquet",
+    "movie_embeddings": "movie_embeddings.parquet",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class PreparedRun:
+    """A run's mart rows, written as Parquet in its folder, not yet in the warehouse."""
+
+    run_dir: str
+    recommendations: int
+    least_relevant: int
+    users: int
+
+
 def publish_run(
     warehouse: str | Path,
     record: RunRecord,
@@ -171,66 +190,114 @@ def publish_run(
     device: str = "auto",
     _before_commit: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
 ) -> PublishResult:
-    """Write the run's marts and files and make it the latest of its dataset, atomically."""
+    """Write the run's marts and files and make it the latest of its dataset, atomically.
+    (The pipeline runs the two halves as separate tasks, with the figures and model card
+    between them, so a published run always has its card.)"""
+    prepared = prepare_run(graph, model_path, run_dir, k, device)
+    return commit_run(warehouse, record, prepared, retention, _before_commit)
+
+
+def prepare_run(
+    graph: RatingGraph,
+    model_path: str | Path,
+    run_dir: str | Path,
+    k: int = 20,
+    device: str = "auto",
+) -> PreparedRun:
+    """Score every user and write the mart rows to the run's folder (all the heavy work; the
+    warehouse is not opened)."""
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
-    if retention < 1:
-        raise ValueError(f"retention must keep at least 1 run, got {retention}")
+    import pyarrow.parquet as pq
+
     scorer = Scorer.load(model_path, graph, device)
     recs, least = recommendation_frames(scorer, k)
     users, movies = embedding_frames(scorer)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    import pyarrow.parquet as pq
+    for table, frame in zip(MART_FILES, (recs, least, users, movies), strict=True):
+        tmp = run_dir / f"{MART_FILES[table]}.tmp"
+        pq.write_table(frame, tmp)
+        tmp.replace(run_dir / MART_FILES[table])
+    return PreparedRun(str(run_dir), recs.num_rows, least.num_rows, graph.n_users)
 
-    pq.write_table(recs, run_dir / "recommendations.parquet")
 
+def commit_run(
+    warehouse: str | Path,
+    record: RunRecord,
+    prepared: PreparedRun,
+    retention: int = 5,
+    _before_commit: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+) -> PublishResult:
+    """Load the prepared rows into the marts, register the run and make it the latest of its
+    dataset, prune old runs and leftovers of runs that never published: one transaction."""
+    if retention < 1:
+        raise ValueError(f"retention must keep at least 1 run, got {retention}")
+    run_dir = Path(prepared.run_dir)
+    outputs_root = run_dir.parent
     con = connect(warehouse)
     try:
         run_sql_file(con, "marts", "metrics.sql")
         run_sql_file(con, "marts", "tables.sql")
         run_sql_file(con, "marts", "latest_views.sql")
         with transaction(con):
-            for table, frame in (
-                ("recommendations", recs),
-                ("least_relevant", least),
-                ("user_embeddings", users),
-                ("movie_embeddings", movies),
-            ):
+            for table, name in MART_FILES.items():
                 con.execute(f"DELETE FROM marts.{table} WHERE run_id = ?", [record.run_id])
-                con.register("incoming", frame)
                 con.execute(
-                    f"INSERT INTO marts.{table} BY NAME SELECT ? AS run_id, * FROM incoming",
-                    [record.run_id],
+                    f"INSERT INTO marts.{table} BY NAME SELECT ? AS run_id, * FROM read_parquet(?)",
+                    [record.run_id, str(run_dir / name)],
                 )
-                con.unregister("incoming")
             _register_run(con, record)
             con.execute(
                 "INSERT OR REPLACE INTO ops.latest VALUES (?, ?)", [record.dataset, record.run_id]
             )
             pruned = _prune(con, record.dataset, retention)
+            strays = _unpublished(con, outputs_root, Path(warehouse))
             if _before_commit is not None:
                 _before_commit(con)  # a test hook: fail (or be killed) inside the transaction
     finally:
         con.close()
-    outputs_root = run_dir.parent
-    for old in pruned:
+    for old in pruned + strays:
         shutil.rmtree(outputs_root / old, ignore_errors=True)
     log.info(
-        "published run %s: %d recommendations for %d users; pruned %s",
+        "published run %s: %d recommendations for %d users; pruned %s; removed %s",
         record.run_id,
-        recs.num_rows,
-        graph.n_users,
+        prepared.recommendations,
+        prepared.users,
         pruned or "nothing",
+        f"{len(strays)} unpublished run(s)" if strays else "no leftovers",
     )
     return PublishResult(
         record.run_id,
-        recs.num_rows,
-        least.num_rows,
-        graph.n_users,
+        prepared.recommendations,
+        prepared.least_relevant,
+        prepared.users,
         pruned,
-        str(run_dir / "recommendations.parquet"),
+        str(run_dir / MART_FILES["recommendations"]),
     )
+
+
+def _unpublished(con: duckdb.DuckDBPyConnection, outputs_root: Path, warehouse: Path) -> list[str]:
+    """Runs of this warehouse that left metrics rows or a folder but never published (killed,
+    or failed) and are not running now: their metrics rows are deleted here; their folders go
+    after the commit. A folder counts as this warehouse's when its run.lock names it."""
+    published = {
+        r
+        for (r,) in con.execute("SELECT run_id FROM ops.runs WHERE status = 'published'").fetchall()
+    }
+    in_metrics = {r for (r,) in con.execute("SELECT DISTINCT run_id FROM marts.metrics").fetchall()}
+    mine = str(Path(warehouse).resolve())
+    folders = (
+        {p.name for p in outputs_root.iterdir() if p.is_dir() and runs.run_warehouse(p) == mine}
+        if outputs_root.is_dir()
+        else set()
+    )
+    strays = sorted(
+        r for r in (in_metrics | folders) - published if not runs.is_running(outputs_root / r)
+    )
+    for run_id in strays:
+        con.execute("DELETE FROM marts.metrics WHERE run_id = ?", [run_id])
+    return strays
 
 
 def _register_run(con: duckdb.DuckDBPyConnection, rec: RunRecord) -> None:

@@ -131,3 +131,30 @@ def resolve(dataset: str, explicit: str | Path | None, outputs: str | Path) -> R
     """The config `run` uses: the explicit file, else the dataset's default, else none."""
     path = Path(explicit) if explicit else default_path(dataset, outputs)
     return load(path) if path is not None else RunConfig()
+
+
+def graphsage_settings(
+    chosen: RunConfig,
+    named_model: dict,
+    named_train: dict,
+    model_params: dict | None,
+    train_params: dict | None,
+    device: str,
+    seed: int,
+) -> tuple[dict, dict]:
+    """GraphSAGE's (model, training) settings of a run, in order of precedence: the code's
+    defaults < the config file < the named parameters that are set < model_params /
+    train_params (any ModelConfig / TrainConfig field)."""
+    model = {
+        **chosen.model,
+        **{k: v for k, v in named_model.items() if v is not None},
+        **(model_params or {}),
+    }
+    train = {
+        **chosen.train,
+        **{k: v for k, v in named_train.items() if v is not None},
+        **(train_params or {}),
+        "device": device,
+        "seed": seed,
+    }
+    return model, train

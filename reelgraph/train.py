@@ -35,6 +35,7 @@ import contextlib
 import dataclasses
 import logging
 import math
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -122,6 +123,11 @@ class TrainConfig:
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("lr", "rank_lr"):
+            if not getattr(self, name) > 0.0:
+                raise ValueError(f"{name} must be above 0, got {getattr(self, name)}")
+        if not 0 <= self.seed < 2**32:
+            raise ValueError(f"seed must be between 0 and {2**32 - 1}, got {self.seed}")
 
 
 @dataclasses.dataclass
@@ -194,6 +200,8 @@ def select_device(name: str = "auto") -> torch.device:
         raise TrainingError(
             f"device {name!r} requested but CUDA is not available here; use --device cpu or auto"
         )
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise TrainingError(f"device {name!r}: only {torch.cuda.device_count()} CUDA device(s)")
     return device
 
 
@@ -632,7 +640,7 @@ class _Trainer:
 
     def _save_checkpoint(self, state: _TrainState) -> None:
         path = self.out / CHECKPOINT
-        tmp = path.with_suffix(".tmp")
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
         torch.save(
             {
                 **self._identity(),

@@ -37,78 +37,85 @@ def train_task(
     model_cfg = default_model_config(graph, **(model_params or {}))
     fixed = tuple(fixed_epochs) if fixed_epochs is not None else None
     key = runs.config_hash(dataclasses.asdict(model_cfg), result_config(cfg), fixed)
-    ckpt_dir = Path(checkpoint_root) / f"{split_id}-{key}"
-    what = "refit on every rating" if fixed else "training"
-    progress_id = create_progress_artifact(
-        progress=0.0,
-        key="graphsage-refit" if fixed else "graphsage-training",
-        description=f"GraphSAGE {what}, run {run_id}",
-    )
-    k = cfg.rank_select_k
+    shared = Path(checkpoint_root) / f"{split_id}-{key}"
+    with runs.own_folder(shared, Path(checkpoint_root) / f"{split_id}-{key}-{run_id}") as ckpt_dir:
+        if ckpt_dir != shared:  # another run trains these very settings now: never share a file
+            logger.warning(
+                "another run is training the same settings in %s; this one trains in %s",
+                shared,
+                ckpt_dir,
+            )
+        what = "refit on every rating" if fixed else "training"
+        progress_id = create_progress_artifact(
+            progress=0.0,
+            key="graphsage-refit" if fixed else "graphsage-training",
+            description=f"GraphSAGE {what}, run {run_id}",
+        )
+        k = cfg.rank_select_k
 
-    def on_progress(row: dict) -> None:
-        update_progress_artifact(progress_id, progress=100.0 * row["epoch"] / row["epochs"])
-        if fixed:  # a refit has no validation to report
-            logger.info("%s epoch %d/%d", what, row["epoch"], row["epochs"])
-            return
-        logger.info(
-            "%s epoch %d/%d: val RMSE %s (best %.4f at epoch %d), val NDCG@%d %s (best %.4f at epoch %d)",
-            what,
-            row["epoch"],
-            row["epochs"],
-            _fmt(row.get("val_rmse")),
-            row["best_val_rmse"],
-            row["best_epoch"],
-            k,
-            _fmt(row.get(f"val_ndcg@{k}")),
-            row[f"best_val_ndcg@{k}"],
-            row["best_rank_epoch"],
-        )
+        def on_progress(row: dict) -> None:
+            update_progress_artifact(progress_id, progress=100.0 * row["epoch"] / row["epochs"])
+            if fixed:  # a refit has no validation to report
+                logger.info("%s epoch %d/%d", what, row["epoch"], row["epochs"])
+                return
+            logger.info(
+                "%s epoch %d/%d: val RMSE %s (best %.4f at epoch %d), val NDCG@%d %s (best %.4f at epoch %d)",
+                what,
+                row["epoch"],
+                row["epochs"],
+                _fmt(row.get("val_rmse")),
+                row["best_val_rmse"],
+                row["best_epoch"],
+                k,
+                _fmt(row.get(f"val_ndcg@{k}")),
+                row[f"best_val_ndcg@{k}"],
+                row["best_rank_epoch"],
+            )
 
-    result = train(graph, ckpt_dir, cfg, model_cfg, progress=on_progress, fixed_epochs=fixed)
-    update_progress_artifact(progress_id, progress=100.0)
-    out = Path(run_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(result.model_path, out / f"{name}.pt")
-    graph.save(ckpt_dir / "graph.pt")
-    (out / f"{name}_history.json").write_text(json.dumps(result.history))
-    if fixed is None:
-        results.write_metrics(
-            warehouse,
-            run_id,
-            results.rating_rows("graphsage", result.metrics),
-            models=["graphsage"],
-        )
-        logger.info(
-            "GraphSAGE test RMSE %.4f (rating output from epoch %d, ranking output from epoch %s, "
-            "of %d; %.3f s/epoch on %s)",
-            result.metrics["test"]["rmse"],
-            result.best_epoch,
-            result.best_rank_epoch,
-            result.epochs_run,
-            result.seconds_per_epoch,
-            result.device,
-        )
-    else:
-        logger.info(
-            "GraphSAGE refit on %s: rating output %d epochs, ranking output %s (%.1f s on %s)",
-            split_id,
-            fixed[0],
-            fixed[1],
-            result.seconds,
-            result.device,
-        )
-    manifest = dataclasses.asdict(result)
-    manifest.pop("history")
-    return {
-        **manifest,
-        "model_path": str(out / f"{name}.pt"),
-        "graph_path": str(ckpt_dir / "graph.pt"),
-        "checkpoint_dir": str(ckpt_dir),
-        "split_id": split_id,
-        "model_config": dataclasses.asdict(model_cfg),
-        "train_config": dataclasses.asdict(cfg),
-    }
+        result = train(graph, ckpt_dir, cfg, model_cfg, progress=on_progress, fixed_epochs=fixed)
+        update_progress_artifact(progress_id, progress=100.0)
+        out = Path(run_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(result.model_path, out / f"{name}.pt")
+        graph.save(ckpt_dir / "graph.pt")
+        (out / f"{name}_history.json").write_text(json.dumps(result.history))
+        if fixed is None:
+            results.write_metrics(
+                warehouse,
+                run_id,
+                results.rating_rows("graphsage", result.metrics),
+                models=["graphsage"],
+            )
+            logger.info(
+                "GraphSAGE test RMSE %.4f (rating output from epoch %d, ranking output from epoch %s, "
+                "of %d; %.3f s/epoch on %s)",
+                result.metrics["test"]["rmse"],
+                result.best_epoch,
+                result.best_rank_epoch,
+                result.epochs_run,
+                result.seconds_per_epoch,
+                result.device,
+            )
+        else:
+            logger.info(
+                "GraphSAGE refit on %s: rating output %d epochs, ranking output %s (%.1f s on %s)",
+                split_id,
+                fixed[0],
+                fixed[1],
+                result.seconds,
+                result.device,
+            )
+        manifest = dataclasses.asdict(result)
+        manifest.pop("history")
+        return {
+            **manifest,
+            "model_path": str(out / f"{name}.pt"),
+            "graph_path": str(ckpt_dir / "graph.pt"),
+            "checkpoint_dir": str(ckpt_dir),
+            "split_id": split_id,
+            "model_config": dataclasses.asdict(model_cfg),
+            "train_config": dataclasses.asdict(cfg),
+        }
 
 
 def _fmt(v: float | None) -> str:

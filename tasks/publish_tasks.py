@@ -18,24 +18,22 @@ from reelgraph.scoring import Scorer
 from warehouse import connect
 
 
-@task(name="publish")
-def publish_task(
-    warehouse: str,
-    record: dict,
-    graph_path: str,
-    model_path: str,
-    run_dir: str,
-    k: int = 20,
-    retention: int = 5,
-    device: str = "auto",
+@task(name="prepare-publish")
+def prepare_task(
+    graph_path: str, model_path: str, run_dir: str, k: int = 20, device: str = "auto"
 ) -> dict:
+    """Score every user; the run's mart rows as Parquet in its folder (the warehouse untouched)."""
+    prepared = publish.prepare_run(RatingGraph.load(graph_path), model_path, run_dir, k, device)
+    return dataclasses.asdict(prepared)
+
+
+@task(name="publish")
+def publish_task(warehouse: str, record: dict, prepared: dict, retention: int = 5) -> dict:
     """Marts, run registry and *_latest views of the run, switched in one transaction."""
     rec = publish.RunRecord(
         **{**record, "started_at": dt.datetime.fromisoformat(record["started_at"])}
     )
-    result = publish.publish_run(
-        warehouse, rec, RatingGraph.load(graph_path), model_path, run_dir, k, retention, device
-    )
+    result = publish.commit_run(warehouse, rec, publish.PreparedRun(**prepared), retention)
     get_run_logger().info(
         "published %s: %d recommendations; pruned %s",
         rec.run_id,

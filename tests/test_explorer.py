@@ -8,7 +8,9 @@ from reelgraph.explorer.app import create_app
 
 @pytest.fixture(scope="module")
 def client(pipeline_run: dict) -> TestClient:
-    return TestClient(create_app(pipeline_run["warehouse"], pipeline_run["outputs"]))
+    return TestClient(
+        create_app(pipeline_run["warehouse"], pipeline_run["outputs"]), base_url="http://127.0.0.1"
+    )
 
 
 def test_page_and_static_files(client: TestClient) -> None:

@@ -130,7 +130,7 @@ def test_recommend_with_filters(pipeline_run: dict, capsys) -> None:
         (("recommend", "--user", "1", "--years", "nineties"), "bad year range"),
         (("recommend", "--user", "1", "--run", "no-such-run"), "unknown run 'no-such-run'"),
         (("similar", "--movie", "123456789"), "unknown movie 123456789"),
-        (("sql", "DELETE FROM raw.movies"), "query failed"),
+        (("sql", "DELETE FROM raw.movies"), "refused a DELETE statement"),
     ],
 )
 def test_mistakes_are_one_clear_line_and_a_non_zero_exit(

@@ -151,6 +151,15 @@ def parse_years(text: str | None) -> tuple[int | None, int | None]:
     return lo, hi
 
 
+# Statement kinds `reelgraph sql` runs: those that only read (DESCRIBE/SHOW/SUMMARIZE are SELECTs).
+READ_STATEMENTS = frozenset({duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN})
+
+
+def _first_line(exc: BaseException, width: int = 300) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:width] if text else type(exc).__name__
+
+
 class Reader:
     """A read-only session on the warehouse: its own short-lived connection, or `con` (a
     cursor of a server's SharedReadConnection), which stays its lender's to close."""
@@ -348,13 +357,35 @@ class Reader:
         return rows[0] if rows else None
 
     def sql(self, query: str, limit: int = 1000) -> tuple[list[str], list[tuple]]:
-        """Any read-only query (the connection itself refuses writes)."""
+        """One read-only statement (SELECT, its DESCRIBE/SHOW/SUMMARIZE forms, or EXPLAIN) on
+        the warehouse and nothing else: DuckDB's own guards are set before the query runs
+        (no file, network or extension access; configuration locked), so COPY TO, EXPORT,
+        ATTACH, read_csv('/etc/...'), INSTALL and SET are refused even if the check of
+        statement types below missed one."""
+        if limit < 0:
+            raise ReadError(f"--limit must be 0 or more, got {limit}")
         try:
-            cur = self.con.execute(query)
+            statements = self.con.extract_statements(query)
+        except duckdb.Error as exc:
+            raise ReadError(f"query failed: {_first_line(exc)}") from exc
+        if len(statements) != 1:
+            raise ReadError(f"give exactly one SQL statement, got {len(statements)}")
+        kind = statements[0].type
+        if kind not in READ_STATEMENTS:
+            raise ReadError(
+                f"refused a {kind.name} statement: `reelgraph sql` only reads "
+                f"(SELECT, DESCRIBE, SHOW, SUMMARIZE, EXPLAIN); writes go through the flows"
+            )
+        if not self._owns_connection:  # the guards would outlive this query on a lent one
+            raise ReadError("free-form SQL needs a Reader that owns its connection")
+        try:
+            self.con.execute("SET enable_external_access = false")
+            self.con.execute("SET lock_configuration = true")
+            cur = self.con.execute(statements[0].query)
             cols = [d[0] for d in cur.description] if cur.description else []
             return cols, cur.fetchmany(limit)
         except duckdb.Error as exc:
-            raise ReadError(f"query failed: {str(exc).splitlines()[0]}") from exc
+            raise ReadError(f"query failed: {_first_line(exc)}") from exc
 
     # ------------------------------------------------------------------ helpers
 

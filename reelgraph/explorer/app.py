@@ -13,14 +13,17 @@ import functools
 import json
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Annotated
 
 import numpy as np
-from fastapi import Body, FastAPI, HTTPException, Query
-from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse
+from fastapi import Body, FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reelgraph.errors import ReelgraphError
 from warehouse import WarehouseError
@@ -32,21 +35,43 @@ RUN_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,80}$")
 FIGURE = re.compile(r"^[A-Za-z0-9_-]{1,80}\.png$")
 
 
+# Limits a user can set (`reelgraph explore --max-body-kb / --max-coldstart-ratings`).
+DEFAULT_MAX_BODY_BYTES = 64 * 1024  # a cold start of 1,000 ratings is about 40 KB
+DEFAULT_MAX_COLDSTART_RATINGS = 1000
+# Host headers answered by default: a page on another site that rebinds its DNS name to
+# 127.0.0.1 sends its own name, and is refused.
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
 class Rated(BaseModel):
-    movie_id: int = Field(gt=0)
-    rating: float = Field(ge=0.5, le=5.0)
+    movie_id: int = Field(gt=0, lt=2**31)
+    rating: float = Field(ge=0.5, le=5.0, allow_inf_nan=False)
 
 
 class ColdStart(BaseModel):
-    ratings: list[Rated] = Field(min_length=1, max_length=200)
+    ratings: list[Rated] = Field(min_length=1)
     k: int = Field(default=10, ge=1, le=100)
-    run: str | None = None
+    run: str | None = Field(default=None, max_length=80)
 
 
 def create_app(
-    warehouse: str | Path, outputs: str | Path, default_run: str | None = None
+    warehouse: str | Path,
+    outputs: str | Path,
+    default_run: str | None = None,
+    *,
+    allowed_hosts: Sequence[str] = LOCAL_HOSTS,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    max_coldstart_ratings: int = DEFAULT_MAX_COLDSTART_RATINGS,
 ) -> FastAPI:
     app = FastAPI(title="reelgraph explorer", docs_url="/api/docs", openapi_url="/api/openapi.json")
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
+
+    @app.exception_handler(RequestValidationError)
+    def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # One line per problem, without echoing the input (a NaN in it cannot even be JSON).
+        return JSONResponse({"detail": validation_message(exc)}, status_code=422)
+
     warehouse, outputs = Path(warehouse), Path(outputs)
     scorers: dict[str, object] = {}
     lock = threading.Lock()
@@ -179,7 +204,7 @@ def create_app(
     @app.get("/api/recommend")
     @answer
     def recommend(
-        user: Annotated[int, Query(gt=0)],
+        user: Annotated[int, Query(gt=0, lt=2**31)],
         genres: Annotated[str | None, Query(max_length=300)] = None,
         years: Annotated[str | None, Query(max_length=20)] = None,
         min_score: float | None = None,
@@ -197,6 +222,11 @@ def create_app(
     @app.post("/api/coldstart")
     @answer
     def coldstart(body: Annotated[ColdStart, Body()]) -> dict:
+        if len(body.ratings) > max_coldstart_ratings:
+            raise HTTPException(
+                422,
+                f"at most {max_coldstart_ratings} ratings per cold start, got {len(body.ratings)}",
+            )
         with reader() as r:
             run_id = r.resolve_run(run_or_default(body.run))
             params = json.loads(
@@ -243,6 +273,57 @@ def create_app(
         return {"run_id": run_id, "items": items}
 
     return app
+
+
+def validation_message(exc: RequestValidationError) -> str:
+    """'body.ratings.0.rating: Input should be less than or equal to 5; ...' in one line."""
+    parts = []
+    for err in exc.errors()[:5]:
+        where = ".".join(str(x) for x in err.get("loc", ()))
+        parts.append(f"{where}: {err.get('msg', 'invalid')}")
+    return "; ".join(parts) or "invalid request"
+
+
+class BodyLimit:
+    """Refuses a request body over `max_bytes` with 413: by its Content-Length before reading
+    it, or, for a chunked body, as soon as the bytes read pass the limit (the body is read here,
+    at most max_bytes of it, and handed on). A 32 MB body used to be read and parsed in full
+    while other requests waited."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope.get("headers", ())).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+            await self._too_large(scope, receive, send)
+            return
+        body: list[Message] = []
+        seen = 0
+        while True:
+            message = await receive()
+            body.append(message)
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                await self._too_large(scope, receive, send)
+                return
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                break
+
+        async def replay() -> Message:
+            return body.pop(0) if body else await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = JSONResponse(
+            {"detail": f"request body over {self.max_bytes} bytes; send fewer ratings"},
+            status_code=413,
+        )
+        await response(scope, receive, send)
 
 
 def _load_scorer(model_path: Path, graph_path: str | None):  # noqa: ANN202 - reelgraph.scoring.Scorer

@@ -1,0 +1,176 @@
+"""Checks of a command's inputs that can be made before any work starts.
+
+A mistake found here costs nothing: no download, no ingest, no training, and the warehouse,
+cache and outputs stay exactly as they were. Each check raises ParameterError with one line
+naming the parameter (or folder) at fault and what to do instead. The command line calls these
+before it starts Prefect; the flows call them again first thing, for deployments and the UI.
+
+Imports nothing heavy at module level; the model-settings check imports torch, which `run`
+needs anyway.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from reelgraph.errors import ReelgraphError
+
+# A dataset name becomes a folder name in the download cache: letters, digits, '.', '_', '-',
+# starting with a letter or digit, so '.', '..' and any path can never reach the file system.
+DATASET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+MAX_SEED = 2**32 - 1  # numpy's and torch's seeds are unsigned 32-bit
+
+
+class ParameterError(ReelgraphError):
+    """A parameter or folder that cannot work; nothing was done."""
+
+
+def dataset_name(name: str) -> str:
+    if not DATASET_NAME.match(name or "") or ".." in name:
+        raise ParameterError(
+            f"--dataset {name!r}: use 1-64 letters, digits, '.', '_' or '-' starting with a "
+            f"letter or digit (it names a cache folder), e.g. ml-latest-small or my-export"
+        )
+    return name
+
+
+def at_least(flag: str, value: int | float | None, low: int | float) -> None:
+    if value is not None and value < low:
+        raise ParameterError(f"{flag} must be at least {low}, got {value}")
+
+
+def seed_value(value: int) -> None:
+    if not 0 <= value <= MAX_SEED:
+        raise ParameterError(f"--seed must be between 0 and {MAX_SEED}, got {value}")
+
+
+def fractions(val_fraction: float, test_fraction: float) -> None:
+    for flag, v in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        if not 0.0 <= v < 1.0:
+            raise ParameterError(f"{flag} must be in [0, 1), got {v}")
+    if val_fraction + test_fraction >= 1.0:
+        raise ParameterError(
+            f"val_fraction + test_fraction must leave ratings to train on, got "
+            f"{val_fraction} + {test_fraction}"
+        )
+
+
+def device(name: str) -> None:
+    """A device spelled right and present on this machine (CUDA asked for without a GPU is
+    refused here, not after the ingest and features)."""
+    if not DEVICE.match(name):
+        raise ParameterError(f"--device {name!r}: use auto, cpu, cuda or cuda:N")
+    if not name.startswith("cuda"):
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        raise ParameterError(
+            f"--device {name}: CUDA is not available on this machine; use --device cpu or auto"
+        )
+    index = int(name.split(":")[1]) if ":" in name else 0
+    if index >= torch.cuda.device_count():
+        raise ParameterError(
+            f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)"
+        )
+
+
+def writable_dir(path: str | Path, flag: str) -> None:
+    """The folder exists and is writable, or can be created: its nearest existing ancestor is a
+    writable folder. Tried by creating (and at once removing) a nameless file there, since
+    permission bits say nothing to root or about a read-only mount."""
+    p = Path(path).absolute()
+    probe = p
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ParameterError(f"{flag} {path}: {probe} is a file, not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as exc:
+        what = "is" if probe == p else f"would be created in {probe}, which is"
+        raise ParameterError(
+            f"{flag} {path}: {what} not writable ({exc.strerror}); choose a folder you can write"
+        ) from exc
+
+
+def writable_file(path: str | Path, flag: str) -> None:
+    """A file that can be written: opened for update (and closed untouched) if it exists, and
+    its folder writable (DuckDB writes a .wal beside the warehouse)."""
+    p = Path(path)
+    if p.is_dir():
+        raise ParameterError(f"{flag} {path} is a folder; give a file path, e.g. data/w.duckdb")
+    if p.exists():
+        try:
+            with open(p, "r+b"):
+                pass
+        except OSError as exc:
+            raise ParameterError(
+                f"{flag} {path} cannot be written ({exc.strerror}); choose a file you can write"
+            ) from exc
+    writable_dir(p.parent, f"{flag} {path}: its folder")
+
+
+def names(flag: str, given: Iterable[str] | None, known: Iterable[str]) -> None:
+    unknown = sorted(set(given or ()) - set(known))
+    if unknown:
+        raise ParameterError(f"{flag}: unknown {', '.join(unknown)}; known: {', '.join(known)}")
+
+
+def model_settings(model: dict, train: dict) -> None:
+    """Every GraphSAGE setting (from the CLI, a config file or model_params/train_params) as the
+    model would take it: a bad one (hidden 0, epochs 0, dropout 1.5, a misspelt name) is refused
+    before the ingest instead of during training."""
+    from reelgraph.model import ModelConfig
+    from reelgraph.train import TrainConfig
+
+    for what, build in (
+        ("model", lambda: ModelConfig(n_users=1, n_movies=1, user_in=1, movie_in=1, **model)),
+        ("training", lambda: TrainConfig(**train)),
+    ):
+        try:
+            build()
+        except (TypeError, ValueError) as exc:
+            raise ParameterError(f"GraphSAGE {what} setting: {exc}") from exc
+
+
+def ingest_inputs(
+    *,
+    dataset: str,
+    source: str | None,
+    warehouse: str | None,
+    cache_dir: str | None = None,
+    max_reject_fraction: float = 0.01,
+) -> None:
+    """What any command that ingests needs: a safe dataset name, a source that exists, and a
+    warehouse and download cache it can write."""
+    from reelgraph import settings
+
+    dataset_name(dataset)
+    src = settings.source(source)
+    if src is not None and not Path(src).exists():
+        raise ParameterError(f"--source {src}: no such file or folder")
+    if not 0.0 <= max_reject_fraction <= 1.0:
+        raise ParameterError(
+            f"--max-reject-fraction must be within [0, 1], got {max_reject_fraction}"
+        )
+    writable_file(settings.warehouse_path(warehouse), "--warehouse")
+    writable_dir(settings.cache_dir(cache_dir), f"the download cache (${settings.CACHE_ENV})")
+    from reelgraph.ingest import check_warehouse_accepts
+
+    check_warehouse_accepts(settings.warehouse_path(warehouse), dataset)
+
+
+def split_inputs(
+    *, split: str, seed: int, n_users: int | None, val_fraction: float, test_fraction: float
+) -> None:
+    seed_value(seed)
+    fractions(val_fraction, test_fraction)
+    at_least("--n-users", n_users, 1)
+    if split == "user_subgraph" and n_users is None:
+        raise ParameterError("--split user_subgraph needs --n-users N (the report used 10000)")
