@@ -25,6 +25,7 @@ def ingest_flow(
         cache_dir=cache_dir,
         max_reject_fraction=max_reject_fraction,
     )
+    preflight.download_reachable(dataset, source, cache_dir)
     manifest = acquire_task(dataset, settings.source(source), cache_dir)
     try:
         return ingest_task(

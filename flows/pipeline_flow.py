@@ -255,4 +255,5 @@ def check_pipeline(
         seed,
     )
     preflight.model_settings(model, train)
+    preflight.download_reachable(dataset, source)
     return chosen, model, train

@@ -104,4 +104,5 @@ def check_tune(
     preflight.writable_dir(settings.outputs_dir(outputs), "--outputs")
     if out is not None:
         preflight.writable_file(out, "--out")
+    preflight.download_reachable(dataset, source)
     return list(models or TUNABLE)

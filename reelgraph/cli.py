@@ -43,8 +43,11 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         warehouse=args.warehouse,
         max_reject_fraction=args.max_reject_fraction,
     )
+    preflight.download_reachable(args.dataset, args.source)
     settings.configure_prefect_environment()
     from flows.ingest_flow import ingest_flow
+
+    settings.quiet_prefect_notices()
 
     result = ingest_flow(
         dataset=args.dataset,
@@ -103,6 +106,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     settings.configure_prefect_environment()
     from flows.pipeline_flow import check_pipeline, pipeline_flow
 
+    settings.quiet_prefect_notices()
+
     params = dict(
         dataset=args.dataset,
         source=args.source,
@@ -139,7 +144,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     print(f"settings: {result['config_file'] or 'the code defaults (no tuned config)'}")
     print(
         f"GraphSAGE: rating output from epoch {t['best_epoch']}, ranking output from epoch "
-        f"{t['best_rank_epoch']}, of {t['epochs_run']} on {t['device']} ({t['seconds']:.0f} s"
+        f"{t['best_rank_epoch']}, of {t['epochs_run']} on {t['device']} ({_trained(t)}"
         f"{', stopped by the training time budget' if t['stopped_by_budget'] else ''}); "
         f"test RMSE {t['metrics']['test']['rmse']:.4f}, MAE {t['metrics']['test']['mae']:.4f}"
     )
@@ -154,9 +159,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _trained(t: dict) -> str:
+    """'95 s', or what a reused checkpoint saved."""
+    resumed = t.get("resumed_from_epoch")
+    if resumed is not None and resumed >= t["epochs_run"]:
+        return f"reused the checkpoint of epoch {resumed}, no training now"
+    return f"{t['seconds']:.0f} s" + (f", resumed after epoch {resumed}" if resumed else "")
+
+
 def _cmd_tune(args: argparse.Namespace) -> int:
     settings.configure_prefect_environment()
     from flows.tune_flow import check_tune, tune_flow
+
+    settings.quiet_prefect_notices()
 
     params = dict(
         dataset=args.dataset,

@@ -8,14 +8,17 @@ verified against hashes published for that release.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import json
 import logging
 import os
 import re
 import shutil
+import socket
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import zipfile
 import zlib
@@ -23,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
 from reelgraph.errors import ReelgraphError
+from reelgraph.settings import SOURCE_ENV
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +43,11 @@ class DatasetError(ReelgraphError):
 
 class DownloadError(DatasetError):
     """The network failed us: the only acquisition failure worth retrying."""
+
+
+class OfflineError(DatasetError):
+    """The host cannot be reached at all (no DNS answer, connection refused, no route):
+    retrying for minutes will not help, so it is said at once."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,9 +144,7 @@ def acquire(
                 f"unknown dataset {dataset!r}: known releases are {', '.join(CATALOGUE)}; "
                 f"for your own export in the MovieLens layout pass --source DIR_OR_ZIP"
             )
-        mirror = os.environ.get(MIRROR_ENV, "").rstrip("/")
-        if mirror:
-            release = dataclasses.replace(release, url=release.url.replace(GROUPLENS, mirror))
+        release = dataclasses.replace(release, url=release_url(dataset))
         zip_path = download_release(release, cache, opener=opener)
         folder = _find_csv_folder(extract_zip(zip_path, cache / "extracted" / release.name))
         origin = release.url
@@ -250,10 +257,44 @@ def parse_md5(text: str, where: str) -> str:
 
 def _offline_hint(url: str, reason: object) -> str:
     return (
-        f"could not download {url} ({reason}). If this machine is offline, point at a local copy: "
-        f"reelgraph ingest --dataset NAME --source /path/to/ml-folder-or.zip "
-        f"(or set REELGRAPH_SOURCE)"
+        f"could not download {url} ({reason}). If this machine is offline, point at a local "
+        f"copy: make run SOURCE=DIR_OR_ZIP (or reelgraph run|ingest --source DIR_OR_ZIP, or "
+        f"${SOURCE_ENV}), or try synthetic data: reelgraph generate --preset small --out "
+        f"data/synthetic, then make run DATASET=synthetic SOURCE=data/synthetic"
     )
+
+
+def _unreachable(exc: BaseException) -> bool:
+    reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+    return isinstance(reason, socket.gaierror | ConnectionRefusedError) or getattr(
+        reason, "errno", None
+    ) in (errno.ENETUNREACH, errno.EHOSTUNREACH)
+
+
+def _reason(exc: BaseException) -> object:
+    return exc.reason if isinstance(exc, urllib.error.URLError) else exc
+
+
+def check_reachable(url: str, timeout_s: float = 5.0) -> None:
+    """Fail at once, before any work, when the download host cannot be reached."""
+    parts = urllib.parse.urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname, port), timeout=timeout_s).close()
+    except OSError as exc:
+        if _unreachable(exc) or isinstance(exc, TimeoutError):
+            why = "no answer" if isinstance(exc, TimeoutError) else exc.strerror or exc
+            raise OfflineError(_offline_hint(url, f"{parts.hostname}: {why}")) from exc
+
+
+def release_url(dataset: str) -> str | None:
+    """Where the dataset downloads from (its GroupLens URL, or the mirror's); None: not a
+    known release."""
+    release = CATALOGUE.get(dataset)
+    if release is None:
+        return None
+    mirror = os.environ.get(MIRROR_ENV, "").rstrip("/")
+    return release.url.replace(GROUPLENS, mirror) if mirror else release.url
 
 
 def _fetch_text(url: str, open_url: Callable[..., object], retries: int, backoff_s: float) -> str:
@@ -263,6 +304,8 @@ def _fetch_text(url: str, open_url: Callable[..., object], retries: int, backoff
             with open_url(urllib.request.Request(url), timeout=30) as resp:  # type: ignore[attr-defined]
                 return resp.read().decode("utf-8", "replace")
         except (urllib.error.URLError, OSError) as exc:
+            if _unreachable(exc):
+                raise OfflineError(_offline_hint(url, _reason(exc))) from exc
             last = exc
             time.sleep(backoff_s * 2**attempt if attempt + 1 < retries else 0)
     raise DownloadError(_offline_hint(url, last))
@@ -292,6 +335,8 @@ def _download_with_resume(
                 return
             last = exc
         except (urllib.error.URLError, OSError) as exc:
+            if _unreachable(exc):
+                raise OfflineError(_offline_hint(url, _reason(exc))) from exc
             last = exc
         log.warning("download of %s failed (%s); retry %d/%d", url, last, attempt + 1, retries)
         time.sleep(backoff_s * 2**attempt if attempt + 1 < retries else 0)

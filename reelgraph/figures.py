@@ -120,102 +120,148 @@ def embedding_umap(
     return _save(fig, out)
 
 
+# The reference report's colours: users orange, movies blue (movies that explain a pick lighter).
+USER, MOVIE, LIKED = "#ff7f0e", "#1f77b4", "#9ecae1"
+_LABEL_BOX = {"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.85}
+
+
 def user_graph(
     user_id: int, recs: pl.DataFrame, titles: dict[int, str], out: Path, seed: int = 0
 ) -> Path:
-    """One user's top-5: user -> movie edges, width = predicted rating; dashed links to the
-    liked movie that explains each recommendation."""
+    """One user's top-5: user -> movie edges labelled with the predicted rating; dashed links to
+    the movie they liked that explains each pick."""
     top = recs.filter(pl.col("user_id") == user_id).sort("rank").head(5)
     g = nx.Graph()
     me = f"user {user_id}"
     g.add_node(me, kind="user")
     for r in top.iter_rows(named=True):
-        movie = _short(titles.get(r["movie_id"], str(r["movie_id"])))
+        movie = _wrap(titles.get(r["movie_id"], str(r["movie_id"])))
         g.add_node(movie, kind="rec")
-        g.add_edge(me, movie, weight=r["predicted_rating"], kind="rec")
+        g.add_edge(me, movie, rating=r["predicted_rating"], kind="rec")
         if r["because_movie_id"] is not None:
-            liked = _short(titles.get(r["because_movie_id"], str(r["because_movie_id"])))
+            liked = _wrap(titles.get(r["because_movie_id"], str(r["because_movie_id"])))
             g.add_node(liked, kind="liked")
-            g.add_edge(movie, liked, weight=1.0, kind="because")
-    pos = nx.spring_layout(g, seed=seed, k=1.2)
-    fig, ax = plt.subplots(figsize=(9, 6.5))
-    colors = {"user": "#d62728", "rec": "#1f77b4", "liked": "#2ca02c"}
-    nx.draw_networkx_nodes(
-        g, pos, ax=ax, node_color=[colors[g.nodes[n]["kind"]] for n in g], node_size=500
-    )
+            if not g.has_edge(movie, liked):
+                g.add_edge(movie, liked, kind="because")
+    pos = nx.spring_layout(g, seed=seed, k=1.6)
+    fig, ax = plt.subplots(figsize=(11, 7.5))
+    colors = {"user": USER, "rec": MOVIE, "liked": LIKED}
     rec_edges = [(a, b) for a, b, d in g.edges(data=True) if d["kind"] == "rec"]
-    nx.draw_networkx_edges(
-        g,
-        pos,
-        edgelist=rec_edges,
-        ax=ax,
-        width=[
-            2.0 * (g.edges[e]["weight"] - 1.0) for e in rec_edges
-        ],  # from 1 star: differences show
-    )
     because = [(a, b) for a, b, d in g.edges(data=True) if d["kind"] == "because"]
-    nx.draw_networkx_edges(g, pos, edgelist=because, ax=ax, style="dashed", edge_color="grey")
-    nx.draw_networkx_labels(g, pos, ax=ax, font_size=8)
-    nx.draw_networkx_edge_labels(
-        g,
-        pos,
-        edge_labels={e: f"{g.edges[e]['weight']:.1f}★" for e in rec_edges},
-        font_size=7,
-        ax=ax,
+    nx.draw_networkx_edges(g, pos, edgelist=rec_edges, ax=ax, width=1.5, edge_color="#555555")
+    nx.draw_networkx_edges(
+        g, pos, edgelist=because, ax=ax, style="dashed", width=1.0, edge_color="#aaaaaa"
     )
+    nx.draw_networkx_nodes(
+        g, pos, ax=ax, node_color=[colors[g.nodes[n]["kind"]] for n in g], node_size=700
+    )
+    _labels(ax, g, pos, font_size=9)
+    _edge_labels(ax, pos, {e: f"{g.edges[e]['rating']:.2f}★" for e in rec_edges}, 8)
     for kind, label in (
         ("user", "user"),
-        ("rec", "recommended (edge width = predicted rating)"),
-        ("liked", "liked in train (the explanation)"),
+        ("rec", "recommended movie (edge: predicted rating)"),
+        ("liked", "movie they rated >= 4 that explains it (dashed)"),
     ):
-        ax.scatter([], [], color=colors[kind], label=label)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
-    ax.set_title(f"Top-5 recommendations of user {user_id}")
-    ax.axis("off")
+        ax.scatter([], [], color=colors[kind], s=80, label=label)
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, -0.08), ncol=3, fontsize=9, frameon=False)
+    ax.set_title(
+        f"User {user_id}: top-5 recommendations with predicted ratings, and why (because you liked)"
+    )
+    _frame(ax, pos)
     return _save(fig, out)
 
 
 def users_network(
     recs: pl.DataFrame, titles: dict[int, str], users: list[int], out: Path, seed: int = 0
 ) -> Path:
-    """Several users' top-5 lists as one network: shared movies connect users with similar tastes."""
+    """Several users' top-5 lists as one network: shared movies connect users with similar
+    tastes; each edge carries its predicted rating."""
     g = nx.Graph()
     for u in users:
         g.add_node(f"user {u}", kind="user")
         for r in recs.filter(pl.col("user_id") == u).sort("rank").head(5).iter_rows(named=True):
-            movie = _short(titles.get(r["movie_id"], str(r["movie_id"])))
+            movie = _wrap(titles.get(r["movie_id"], str(r["movie_id"])), 18)
             g.add_node(movie, kind="movie")
-            g.add_edge(f"user {u}", movie, weight=r["predicted_rating"])
-    pos = nx.spring_layout(g, seed=seed, k=0.9)
-    fig, ax = plt.subplots(figsize=(10, 7.5))
+            g.add_edge(f"user {u}", movie, rating=r["predicted_rating"])
+    pos = nx.kamada_kawai_layout(g) if len(g) > 2 else nx.spring_layout(g, seed=seed)
+    fig, ax = plt.subplots(figsize=(13, 10))
     kinds = nx.get_node_attributes(g, "kind")
     degree = dict(g.degree())
+    nx.draw_networkx_edges(g, pos, ax=ax, width=1.0, edge_color="#888888", alpha=0.8)
+    movies = [n for n in g if kinds[n] == "movie"]
     nx.draw_networkx_nodes(
         g,
         pos,
         ax=ax,
         nodelist=[n for n in g if kinds[n] == "user"],
-        node_color="#d62728",
-        node_size=450,
+        node_color=USER,
+        node_size=700,
         label="user",
     )
     nx.draw_networkx_nodes(
         g,
         pos,
         ax=ax,
-        nodelist=[n for n in g if kinds[n] == "movie"],
-        node_color="#1f77b4",
-        node_size=[120 + 160 * (degree[n] - 1) for n in g if kinds[n] == "movie"],
-        label="movie (size = users it is recommended to)",
+        nodelist=movies,
+        node_color=MOVIE,
+        node_size=[250 + 200 * (degree[n] - 1) for n in movies],
+        label="movie (size: users it is recommended to)",
     )
-    nx.draw_networkx_edges(
-        g, pos, ax=ax, width=[0.6 * d["weight"] for _, _, d in g.edges(data=True)], alpha=0.6
+    _labels(ax, g, pos, font_size=7)
+    _edge_labels(ax, pos, {(a, b): f"{d['rating']:.1f}" for a, b, d in g.edges(data=True)}, 6)
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, -0.06), ncol=2, fontsize=9, frameon=False)
+    ax.set_title(
+        f"Top-5 recommendations of {len(users)} users: users orange, movies blue, "
+        f"predicted rating on each edge"
     )
-    nx.draw_networkx_labels(g, pos, ax=ax, font_size=7)
-    ax.legend(loc="lower left", fontsize=8)
-    ax.set_title(f"Top-5 recommendations of {len(users)} users (edge width = predicted rating)")
-    ax.axis("off")
+    _frame(ax, pos)
     return _save(fig, out)
+
+
+def _wrap(title: str, width: int = 22) -> str:
+    """A title on at most two lines, so labels stay narrow."""
+    import textwrap
+
+    lines = textwrap.wrap(title, width) or [title]
+    return "\n".join(lines[:2]) + ("…" if len(lines) > 2 else "")
+
+
+def _labels(ax, g: nx.Graph, pos: dict, font_size: int) -> None:  # noqa: ANN001
+    """Names under their nodes (on a white box, so edges never hide them; nodes stay visible)."""
+    ys = np.array([y for _, y in pos.values()])
+    dy = 0.035 * (ys.max() - ys.min() or 1.0)
+    below = {n: (x, y - dy) for n, (x, y) in pos.items()}
+    nx.draw_networkx_labels(
+        g, below, ax=ax, font_size=font_size, bbox=_LABEL_BOX, verticalalignment="top"
+    )
+
+
+def _edge_labels(ax, pos: dict, labels: dict, font_size: int) -> None:  # noqa: ANN001
+    """Each label at its edge's middle, on a white box (networkx's curved-label helper fails
+    when two nodes nearly overlap)."""
+    for (a, b), text in labels.items():
+        x, y = (np.asarray(pos[a]) + np.asarray(pos[b])) / 2
+        ax.text(
+            x,
+            y,
+            text,
+            fontsize=font_size,
+            color="#d62728",
+            ha="center",
+            va="center",
+            bbox=_LABEL_BOX,
+            zorder=3,
+        )
+
+
+def _frame(ax, pos: dict) -> None:  # noqa: ANN001
+    """Room around the nodes so labels at the edges are never cut."""
+    xy = np.array(list(pos.values()))
+    lo, hi = xy.min(axis=0), xy.max(axis=0)
+    pad = (hi - lo) * 0.18 + 0.05
+    ax.set_xlim(lo[0] - pad[0], hi[0] + pad[0])
+    ax.set_ylim(lo[1] - pad[1], hi[1] + pad[1])
+    ax.axis("off")
 
 
 def metrics_bars(metrics: list[dict], out: Path) -> Path:
@@ -338,10 +384,6 @@ raw movie features {agreement["raw_features"]:.3f}, random vectors {agreement["r
 ## Figures
 {figs}
 """
-
-
-def _short(title: str, n: int = 28) -> str:
-    return title if len(title) <= n else title[: n - 1] + "…"
 
 
 def _save(fig, out: Path) -> Path:  # noqa: ANN001

@@ -166,6 +166,32 @@ def ingest_inputs(
     check_warehouse_accepts(settings.warehouse_path(warehouse), dataset)
 
 
+def download_reachable(dataset: str, source: str | None, cache_dir: str | None = None) -> None:
+    """Without a source the release is downloaded: an unknown name, or a host this machine
+    cannot reach (offline, DNS down), is said in one line now, not after minutes of retries.
+    The last check (the only one that touches the network)."""
+    from reelgraph import datasets, settings
+
+    if settings.source(source) is not None:
+        return
+    cache = settings.cache_dir(cache_dir)
+    url = datasets.release_url(dataset)
+    if url is None:
+        raise ParameterError(
+            f"unknown dataset {dataset!r}: known releases are {', '.join(datasets.CATALOGUE)}; "
+            f"for your own export in the MovieLens layout pass --source DIR_OR_ZIP"
+        )
+    try:
+        datasets.check_reachable(url)
+    except datasets.OfflineError as exc:
+        cached = Path(cache) / f"{dataset}.zip"
+        if cached.is_file():
+            raise datasets.OfflineError(
+                f"{exc}; a cached {cached} exists: --source {cached} uses it unverified"
+            ) from exc
+        raise
+
+
 def split_inputs(
     *, split: str, seed: int, n_users: int | None, val_fraction: float, test_fraction: float
 ) -> None:

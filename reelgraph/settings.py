@@ -6,6 +6,7 @@ all state (warehouse, download cache, outputs, PREFECT_HOME) in ignored folders 
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -18,6 +19,7 @@ DEFAULT_WAREHOUSE = Path("data") / "reelgraph.duckdb"
 DEFAULT_CACHE = Path("data") / "cache"
 DEFAULT_OUTPUTS = Path("outputs")
 DEFAULT_PREFECT_HOME = Path(".prefect")
+PREFECT_SERVER_LOGGER = "prefect"  # prefect.server.api.server's subprocess_server_logger
 
 
 def _pick(explicit: str | os.PathLike[str] | None, env: str, default: Path) -> Path:
@@ -52,6 +54,21 @@ def configure_prefect_environment() -> None:
     # two busy cores that took longer than Prefect's default 20 s and the run failed to start.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
+
+
+class _FirstLineOnly(logging.Filter):
+    """Keeps the first line of Prefect's temporary-server notice (the address) and drops the
+    hint under it, which every command would otherwise print."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and record.msg.startswith("Starting temporary server"):
+            record.msg = record.msg.split("\n", 1)[0]
+        return True
+
+
+def quiet_prefect_notices() -> None:
+    """Call after Prefect is imported."""
+    logging.getLogger(PREFECT_SERVER_LOGGER).addFilter(_FirstLineOnly())
 
 
 def source(explicit: str | os.PathLike[str] | None = None) -> str | None:

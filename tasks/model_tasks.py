@@ -88,13 +88,12 @@ def train_task(
             )
             logger.info(
                 "GraphSAGE test RMSE %.4f (rating output from epoch %d, ranking output from epoch %s, "
-                "of %d; %.3f s/epoch on %s)",
+                "of %d; %s)",
                 result.metrics["test"]["rmse"],
                 result.best_epoch,
                 result.best_rank_epoch,
                 result.epochs_run,
-                result.seconds_per_epoch,
-                result.device,
+                _pace(result),
             )
         else:
             logger.info(
@@ -116,6 +115,15 @@ def train_task(
             "model_config": dataclasses.asdict(model_cfg),
             "train_config": dataclasses.asdict(cfg),
         }
+
+
+def _pace(result) -> str:  # noqa: ANN001 - reelgraph.train.TrainResult
+    """How this run trained: its pace, or that a finished checkpoint was reused."""
+    resumed = result.resumed_from_epoch
+    if resumed is not None and resumed >= result.epochs_run:
+        return f"reused the finished checkpoint of epoch {resumed}: no epoch trained now"
+    since = f", resumed after epoch {resumed}" if resumed else ""
+    return f"{result.seconds_per_epoch:.3f} s/epoch on {result.device}{since}"
 
 
 def _fmt(v: float | None) -> str:

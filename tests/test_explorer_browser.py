@@ -79,6 +79,8 @@ def test_set_filters_click_and_read_the_lists(server: str, browser) -> None:
     wait = WebDriverWait(browser, 30)
     browser.get(server + "/")
     wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "yes")
+    assert browser.find_element(By.ID, "user").get_attribute("value")  # a user to start from
+    browser.find_element(By.ID, "user").clear()
     browser.find_element(By.ID, "user").send_keys("1")
     browser.find_element(By.ID, "year-from").send_keys("1960")
     browser.find_element(By.ID, "year-to").send_keys("2010")
@@ -101,5 +103,17 @@ def test_set_filters_click_and_read_the_lists(server: str, browser) -> None:
     browser.find_element(By.ID, "year-to").send_keys("1900")
     browser.find_element(By.ID, "go").click()
     wait.until(ec.text_to_be_present_in_element((By.ID, "error"), "after"))
+    assert not browser.find_elements(By.CSS_SELECTOR, "#top tbody tr")  # old results cleared
+    # Filters nothing passes: said in words, not an empty screen.
+    browser.find_element(By.ID, "year-to").clear()
+    browser.find_element(By.ID, "min-score").send_keys("1000")
+    browser.find_element(By.ID, "go").click()
+    wait.until(ec.text_to_be_present_in_element((By.ID, "note"), "Nothing matches"))
+    assert browser.find_element(By.ID, "error").text == ""
+    browser.find_element(By.ID, "min-score").clear()
+    browser.find_element(By.ID, "go").click()
+    wait.until(lambda d: d.find_element(By.ID, "results").get_attribute("data-ready") == "yes")
+    assert browser.find_elements(By.CSS_SELECTOR, "#top tbody tr")
+    assert browser.find_element(By.ID, "note").text == ""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     assert browser.save_screenshot(str(SCREENSHOTS / "explorer.png"))

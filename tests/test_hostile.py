@@ -531,15 +531,46 @@ def test_a_checkpoint_folder_has_one_writer(tmp_path: Path) -> None:
 # 13 -------------------------------------------------------------------------------- SIGTERM
 
 
+@pytest.fixture()
+def flaky_mirror():  # noqa: ANN201
+    """A mirror that answers every request with 503: downloads retry with backoff."""
+    import http.server
+    import threading
+
+    class Busy(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the handler's API
+            self.send_error(503, "busy")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Busy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_offline_is_said_at_once_before_any_work(tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("REELGRAPH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("REELGRAPH_MIRROR", "http://127.0.0.1:9")  # nothing listens there
+    t = time.monotonic()
+    err = refused(
+        ["run", "--warehouse", str(tmp_path / "w.duckdb"), "--outputs", str(tmp_path / "o")], capsys
+    )
+    assert time.monotonic() - t < 20
+    assert "make run SOURCE=DIR_OR_ZIP" in err and "refused" in err
+    assert listing(tmp_path) == []
+
+
 @pytest.mark.parametrize("stage", ["download retry", "training"])
 def test_sigterm_ends_a_run_within_10_s_keeping_the_last_good_state(
-    stage: str, tiny_dir: Path, tmp_path: Path
+    stage: str, tiny_dir: Path, tmp_path: Path, flaky_mirror: str
 ) -> None:
     wh = tmp_path / "w.duckdb"
     env = {
         **os.environ,
         "REELGRAPH_CACHE": str(tmp_path / "cache"),
-        "REELGRAPH_MIRROR": "http://127.0.0.1:9",  # nothing listens: every try fails
+        "REELGRAPH_MIRROR": flaky_mirror,
         "PYTHONUNBUFFERED": "1",
         "PREFECT_LOGGING_LEVEL": "INFO",  # the test watches the log for the stage
     }

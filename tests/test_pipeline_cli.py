@@ -159,3 +159,20 @@ def test_runs_metrics_similar_and_sql(pipeline_run: dict, capsys) -> None:
         capsys, "sql", "SELECT count(*) AS n FROM raw.ratings", "--warehouse", wh, "--json"
     )
     assert json.loads(out) == [{"n": 1600}]
+
+
+@pytest.mark.parametrize("name", ["user_top5_graph.png", "users_top5_network.png"])
+def test_graph_figures_draw_users_orange_and_movies_blue(pipeline_run: dict, name: str) -> None:
+    """Not a blank canvas: a fair share of drawn pixels, and the report's colours present."""
+    import matplotlib.image
+
+    run_dir = Path(pipeline_run["result"]["publish"]["run_dir"])
+    rgb = matplotlib.image.imread(run_dir / "figures" / name)[..., :3]
+    drawn = (rgb < 0.95).any(axis=-1).mean()
+    assert drawn > 0.02, f"{name}: only {drawn:.1%} of the pixels are drawn"
+
+    def share(hex_colour: str) -> float:
+        target = [int(hex_colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+        return (abs(rgb - target).max(axis=-1) < 0.02).mean()
+
+    assert share("#ff7f0e") > 0.001 and share("#1f77b4") > 0.001, name

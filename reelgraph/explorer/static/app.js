@@ -41,7 +41,8 @@ function drawGraph(user, items) {
   items.forEach((it, i) => {
     const a = (2 * Math.PI * i) / items.length;
     const x = cx + 130 * Math.cos(a), y = cy + 130 * Math.sin(a);
-    add("line", { x1: cx, y1: cy, x2: x, y2: y, stroke: "#1f77b4", "stroke-width": it.predicted_rating });
+    add("line", { x1: cx, y1: cy, x2: x, y2: y, stroke: "#888", "stroke-width": 1.5 });
+    add("text", { x: (cx + x) / 2, y: (cy + y) / 2, fill: "#d62728", "font-size": 11 }, it.predicted_rating.toFixed(2) + "★");
     if (it.because_movie_id) {
       if (!because.has(it.because_movie_id)) {
         const b = 2 * Math.PI * because.size / 8 + 0.3;
@@ -54,15 +55,25 @@ function drawGraph(user, items) {
     add("text", { x: x + 9, y: y + 3 }, it.title.slice(0, 28));
   });
   for (const b of because.values()) {
-    add("circle", { cx: b.x, cy: b.y, r: 6, fill: "#2ca02c" });
-    add("text", { x: b.x + 8, y: b.y - 6, fill: "#2ca02c" }, "liked: " + (b.title || "").slice(0, 24));
+    add("circle", { cx: b.x, cy: b.y, r: 6, fill: "#9ecae1" });
+    add("text", { x: b.x + 8, y: b.y - 6, fill: "#3a7ca5" }, "liked: " + (b.title || "").slice(0, 24));
   }
-  add("circle", { cx, cy, r: 12, fill: "#d62728" });
+  add("circle", { cx, cy, r: 12, fill: "#ff7f0e" });
   add("text", { x: cx - 18, y: cy + 26 }, "user " + user);
+}
+
+const COLS = ["rank", "title", "year", "genres", "score", "predicted_rating", "because_title"];
+
+function clearResults() {
+  fillTable("top", [], COLS);
+  fillTable("least", [], COLS);
+  $("graph").innerHTML = "";
 }
 
 async function recommend() {
   $("error").textContent = "";
+  $("note").textContent = "";
+  $("results").dataset.ready = "no";
   const params = new URLSearchParams({ user: $("user").value.trim(), k: $("k").value, run: run() });
   const genres = [...$("genres").selectedOptions].map((o) => o.value);
   if (genres.length) params.set("genres", genres.join(","));
@@ -73,14 +84,18 @@ async function recommend() {
     const top = await api("/api/recommend?" + params);
     params.set("least", "true");
     const least = await api("/api/recommend?" + params);
-    const cols = ["rank", "title", "year", "genres", "score", "predicted_rating", "because_title"];
-    fillTable("top", top.items, cols);
-    fillTable("least", least.items, cols);
-    drawGraph(top.user, top.items);
-    $("results").dataset.ready = "yes";
+    fillTable("top", top.items, COLS);
+    fillTable("least", least.items, COLS);
+    if (top.items.length) drawGraph(top.user, top.items);
+    else {
+      $("graph").innerHTML = "";
+      $("note").textContent = "Nothing matches these filters: widen the genres or years, or lower the minimum score.";
+    }
   } catch (e) {
+    clearResults();  // never leave an older answer on screen under an error
     $("error").textContent = e.message;
   }
+  $("results").dataset.ready = "yes";
 }
 
 async function loadRun() {
@@ -101,10 +116,14 @@ async function loadRun() {
   $("card").textContent = card.ok ? await card.text() : "(no model card)";
 }
 
+let searchSeq = 0;  // answers may arrive out of order: only the latest keystroke's is shown
+
 async function searchMovies() {
   const q = $("movie-search").value.trim();
-  if (q.length < 2) return;
-  const hits = await api("/api/movies?" + new URLSearchParams({ q }));
+  const mine = ++searchSeq;
+  if (q.length < 2) { $("movie-hits").innerHTML = ""; return; }
+  const hits = await api("/api/movies?" + new URLSearchParams({ q })).catch(() => []);
+  if (mine !== searchSeq) return;
   const ul = $("movie-hits");
   ul.innerHTML = "";
   for (const m of hits) {
@@ -146,7 +165,11 @@ async function init() {
   $("run").onchange = loadRun;
   $("movie-search").addEventListener("input", searchMovies);
   $("cold-go").onclick = coldStart;
-  if (runs.length) await loadRun();
+  if (runs.length) {
+    await loadRun();
+    const first = await api("/api/users?" + new URLSearchParams({ run: run(), limit: "1" })).catch(() => []);
+    if (first.length && !$("user").value) $("user").value = first[0];  // a user to start from
+  }
   document.body.dataset.ready = "yes";
 }
 init().catch((e) => { $("error").textContent = e.message; });
