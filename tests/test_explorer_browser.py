@@ -117,3 +117,26 @@ def test_set_filters_click_and_read_the_lists(server: str, browser) -> None:
     assert browser.find_element(By.ID, "note").text == ""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     assert browser.save_screenshot(str(SCREENSHOTS / "explorer.png"))
+
+
+def test_rate_movies_inline_and_get_cold_start_picks(server: str, browser) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    wait = WebDriverWait(browser, 30)
+    browser.get(server + "/")
+    wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "yes")
+    search = browser.find_element(By.ID, "movie-search")
+    for word in ("Sto", "Story"):  # two keystrokes' answers; the list shows the latest's
+        search.clear()
+        search.send_keys(word)
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#movie-hits li select"))
+    hits = browser.find_elements(By.CSS_SELECTOR, "#movie-hits li")
+    assert all("Story" in h.text for h in hits)
+    Select(hits[0].find_element(By.TAG_NAME, "select")).select_by_value("4.5")
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#my-ratings li"))
+    assert "4.5★" in browser.find_element(By.ID, "my-ratings").text
+    browser.find_element(By.ID, "cold-go").click()
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#cold tbody tr"))
+    assert browser.find_element(By.ID, "error").text == ""
+    assert browser.save_screenshot(str(SCREENSHOTS / "explorer_cold_start.png"))

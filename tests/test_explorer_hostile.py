@@ -103,3 +103,16 @@ def test_fuzzing_every_operation_finds_no_server_error(app) -> None:  # noqa: AN
         f"fuzzing: {len(requests)} requests over {len({r[0] for r in requests})} operations, answers {codes}"
     )
     assert len(requests) > 300 and not errors
+
+
+def test_api_docs_load_nothing_from_the_internet(client: TestClient) -> None:
+    page = client.get("/api/docs")
+    assert page.status_code == 200
+    assets = [
+        a
+        for a in ("swagger-ui-bundle.js", "swagger-ui.css")
+        if f"/api/docs-assets/{a}" in page.text
+    ]
+    assert len(assets) == 2 and "cdn" not in page.text.lower()
+    for a in assets:
+        assert client.get(f"/api/docs-assets/{a}").status_code == 200

@@ -63,7 +63,8 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     max_coldstart_ratings: int = DEFAULT_MAX_COLDSTART_RATINGS,
 ) -> FastAPI:
-    app = FastAPI(title="reelgraph explorer", docs_url="/api/docs", openapi_url="/api/openapi.json")
+    app = FastAPI(title="reelgraph explorer", docs_url=None, openapi_url="/api/openapi.json")
+    _serve_docs_offline(app)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
 
@@ -273,6 +274,26 @@ def create_app(
         return {"run_id": run_id, "items": items}
 
     return app
+
+
+def _serve_docs_offline(app: FastAPI) -> None:
+    """/api/docs with Swagger UI's files served by the explorer itself (FastAPI's default page
+    loads them from a CDN, which shows a blank page offline)."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount("/api/docs-assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
+
+    @app.get("/api/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/api/openapi.json",
+            title="reelgraph explorer API",
+            swagger_js_url="/api/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/api/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/api/docs-assets/favicon-32x32.png",
+        )
 
 
 def validation_message(exc: RequestValidationError) -> str:

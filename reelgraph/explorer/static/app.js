@@ -128,17 +128,32 @@ async function searchMovies() {
   ul.innerHTML = "";
   for (const m of hits) {
     const li = document.createElement("li");
-    li.textContent = `${m.title}`;
-    li.onclick = () => {
-      const stars = parseFloat(prompt(`Your rating of ${m.title} (0.5-5)`, "4.5"));
-      if (stars >= 0.5 && stars <= 5) { myRatings.set(m.movie_id, { title: m.title, rating: stars }); showMine(); }
+    const rate = document.createElement("select");  // an inline rating control, no prompt()
+    rate.setAttribute("aria-label", `your rating of ${m.title}`);
+    rate.innerHTML = '<option value="">rate…</option>' +
+      [5, 4.5, 4, 3.5, 3, 2.5, 2, 1.5, 1, 0.5].map((v) => `<option value="${v}">${v}★</option>`).join("");
+    rate.onchange = () => {
+      if (!rate.value) return;
+      myRatings.set(m.movie_id, { title: m.title, rating: parseFloat(rate.value) });
+      showMine();
     };
+    li.append(rate, " " + m.title);
     ul.appendChild(li);
   }
 }
 
 function showMine() {
-  $("my-ratings").innerHTML = [...myRatings.values()].map((r) => `<li>${r.rating}★ ${r.title}</li>`).join("");
+  const ul = $("my-ratings");
+  ul.innerHTML = "";
+  for (const [id, r] of myRatings) {
+    const li = document.createElement("li");
+    const drop = document.createElement("button");
+    drop.textContent = "×";
+    drop.title = "remove";
+    drop.onclick = () => { myRatings.delete(id); showMine(); };
+    li.append(`${r.rating}★ ${r.title} `, drop);
+    ul.appendChild(li);
+  }
 }
 
 async function coldStart() {
