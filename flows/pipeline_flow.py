@@ -2,16 +2,18 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from pathlib import Path
 from typing import Literal
 
 from prefect import flow, runtime
+from prefect.artifacts import create_markdown_artifact
 
 from flows.evaluate_flow import evaluate_flow
 from flows.features_flow import features_flow
 from flows.ingest_flow import ingest_flow
 from flows.publish_flow import publish_flow
 from flows.train_flow import train_flow
-from reelgraph import preflight, run_config, runs, settings
+from reelgraph import figures, preflight, run_config, runs, settings
 
 
 @flow(name="pipeline")
@@ -179,6 +181,18 @@ def _pipeline(
         k=k,
         retention=retention,
         device=device,
+    )
+    create_markdown_artifact(
+        figures.pipeline_summary(
+            run_id,
+            dataset,
+            "GraphSAGE refit on every rating" if refit else "the evaluated GraphSAGE (no refit)",
+            timings,
+            Path(published["run_dir"], "comparison.md").read_text(),
+            published["figures"],
+        ),
+        key="pipeline-summary",
+        description=f"run {run_id}",
     )
     return {
         "run_id": run_id,

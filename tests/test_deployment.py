@@ -108,11 +108,12 @@ def test_deploy_run_by_worker_completes_with_artifacts(tiny_dir: Path, tmp_path:
             stdout=open(logs / "worker.log", "w"),
             stderr=subprocess.STDOUT,
         )
-        state, artifacts = asyncio.run(
+        state, artifacts, parent = asyncio.run(
             _wait_for_run(env["PREFECT_API_URL"], flow_run_id, timeout=600)
         )
         assert state == "COMPLETED", (logs / "worker.log").read_text()[-4000:]
         assert {"run-summary", "model-comparison", "graphsage-training"} <= artifacts
+        assert "pipeline-summary" in parent  # the parent run's page has its own summary
         assert list((tmp_path / "outputs" / "runs").glob("*/model_card.md"))
     finally:
         if worker is not None:
@@ -120,7 +121,10 @@ def test_deploy_run_by_worker_completes_with_artifacts(tiny_dir: Path, tmp_path:
         _stop(server)
 
 
-async def _wait_for_run(api_url: str, flow_run_id: str, timeout: float) -> tuple[str, set[str]]:
+async def _wait_for_run(
+    api_url: str, flow_run_id: str, timeout: float
+) -> tuple[str, set[str], set[str]]:
+    """The run's final state, every artifact key, and the keys on the run itself."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
     from prefect.settings import PREFECT_API_URL, temporary_settings
@@ -140,4 +144,6 @@ async def _wait_for_run(api_url: str, flow_run_id: str, timeout: float) -> tuple
             arts = await client.read_artifacts(
                 artifact_filter=ArtifactFilter(key=ArtifactFilterKey(exists_=True))
             )
-            return run.state.type.value, {a.key for a in arts if a.key}
+            keys = {a.key for a in arts if a.key}
+            own = {a.key for a in arts if a.key and str(a.flow_run_id) == str(flow_run_id)}
+            return run.state.type.value, keys, own
