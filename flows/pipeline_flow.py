@@ -236,8 +236,11 @@ def check_pipeline(
     """Every parameter of a pipeline run checked before any work starts (the command line
     calls this before Prefect starts; the flow again for deployments); returns the resolved
     config and GraphSAGE's model and training settings."""
-    preflight.ingest_inputs(dataset=dataset, source=source, warehouse=warehouse)
-    preflight.split_inputs(
+    preflight.run_inputs(
+        dataset=dataset,
+        source=source,
+        warehouse=warehouse,
+        outputs=outputs,
         split=split,
         seed=seed,
         n_users=n_users,
@@ -252,7 +255,6 @@ def check_pipeline(
     preflight.at_least("retention", retention, 1)
     preflight.names("--baselines", baselines, settings.DEFAULT_BASELINES)
     preflight.device(device)
-    preflight.writable_dir(settings.outputs_dir(outputs), "--outputs")
     chosen = run_config.resolve(dataset, config, settings.outputs_dir(outputs))
     model, train = run_config.graphsage_settings(
         chosen,

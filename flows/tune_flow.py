@@ -91,8 +91,11 @@ def check_tune(
     **_: object,
 ) -> list[str]:
     """Every parameter of a tuning checked before any work starts; returns the models."""
-    preflight.ingest_inputs(dataset=dataset, source=source, warehouse=warehouse)
-    preflight.split_inputs(
+    preflight.run_inputs(
+        dataset=dataset,
+        source=source,
+        warehouse=warehouse,
+        outputs=outputs,
         split=split,
         seed=seed,
         n_users=n_users,
@@ -101,7 +104,6 @@ def check_tune(
     )
     preflight.at_least("--trials", trials, 1)
     preflight.names("--models", models, TUNABLE)
-    preflight.writable_dir(settings.outputs_dir(outputs), "--outputs")
     if out is not None:
         preflight.writable_file(out, "--out")
     preflight.download_reachable(dataset, source)

@@ -20,7 +20,7 @@ import duckdb
 import polars as pl
 
 from reelgraph.datasets import DatasetManifest
-from reelgraph.errors import ReelgraphError
+from reelgraph.errors import ReelgraphError, first_line
 from warehouse import connect, run_sql_file
 from warehouse.connection import fetch_one, transaction
 
@@ -121,7 +121,7 @@ def ingest(
                         f"{spec.table} with nothing"
                     )
         except (IngestError, csv.Error, pl.exceptions.PolarsError) as exc:
-            error = str(exc) if isinstance(exc, IngestError) else f"{path}: {_first_line(exc)}"
+            error = str(exc) if isinstance(exc, IngestError) else f"{path}: {first_line(exc)}"
             _record_failure(con, manifest, started, checked, missing, error)
             raise IngestError(error) from exc
 
@@ -427,7 +427,7 @@ def _check_file(spec: FileSpec, path: Path, known: dict[str, _Checked]) -> _Chec
             df = _checked_frame(path, spec, rules, parsed_by_reader=False).collect()
     except pl.exceptions.PolarsError as exc:
         if "more fields" not in str(exc):
-            raise IngestError(f"{path}: not a well-formed CSV ({_first_line(exc)})") from exc
+            raise IngestError(f"{path}: not a well-formed CSV ({first_line(exc)})") from exc
         # Rare and always a mistake: find those rows with the csv module and refuse just them.
         layout = _Layout.of(path)
         df = _checked_frame(path, spec, rules, False, layout.ragged).collect()
@@ -549,12 +549,6 @@ class _Layout:
 
     def line_of(self, records: pl.Series) -> list[int]:
         return [self.first_line[r] for r in records.to_list()]
-
-
-def _first_line(exc: BaseException, width: int = 200) -> str:
-    """An error's first line, cut short: Polars quotes whole chunks of a bad file."""
-    lines = str(exc).strip().splitlines()
-    return (lines[0] if lines else type(exc).__name__)[:width]
 
 
 # ---------------------------------------------------------------------------------- load

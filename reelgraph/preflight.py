@@ -200,3 +200,29 @@ def split_inputs(
     at_least("--n-users", n_users, 1)
     if split == "user_subgraph" and n_users is None:
         raise ParameterError("--split user_subgraph needs --n-users N (the report used 10000)")
+
+
+def run_inputs(
+    *,
+    dataset: str,
+    source: str | None,
+    warehouse: str | None,
+    outputs: str | None,
+    split: str,
+    seed: int,
+    n_users: int | None,
+    val_fraction: float,
+    test_fraction: float,
+) -> None:
+    """What `run` and `tune` share: the data, its split, and the folders they write."""
+    from reelgraph import settings
+
+    ingest_inputs(dataset=dataset, source=source, warehouse=warehouse)
+    split_inputs(
+        split=split,
+        seed=seed,
+        n_users=n_users,
+        val_fraction=val_fraction,
+        test_fraction=test_fraction,
+    )
+    writable_dir(settings.outputs_dir(outputs), "--outputs")

@@ -46,6 +46,21 @@ def refused(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     return err
 
 
+def tiny_run(tiny_dir: Path, warehouse: Path, outputs: Path) -> list[str]:
+    """`reelgraph run` on the tiny preset, writing only the given warehouse and outputs."""
+    return [
+        "run",
+        "--dataset",
+        "tiny",
+        "--source",
+        str(tiny_dir),
+        "--warehouse",
+        str(warehouse),
+        "--outputs",
+        str(outputs),
+    ]
+
+
 def _has_cuda() -> bool:
     import torch
 
@@ -226,16 +241,7 @@ def test_run_parameters_are_checked_before_any_work(
     args: list[str], flag: str, tiny_dir: Path, tmp_path: Path, capsys, monkeypatch
 ) -> None:
     monkeypatch.setenv("REELGRAPH_CACHE", str(tmp_path / "cache"))
-    base = [
-        "run",
-        "--dataset",
-        "tiny",
-        "--source",
-        str(tiny_dir),
-        "--warehouse",
-        str(tmp_path / "w.duckdb"),
-    ]
-    base += ["--outputs", str(tmp_path / "out")]
+    base = tiny_run(tiny_dir, tmp_path / "w.duckdb", tmp_path / "out")
     err = refused(base + args, capsys)
     assert flag in err
     assert listing(tmp_path) == []  # no warehouse, no outputs, no cache
@@ -583,16 +589,7 @@ def test_sigterm_ends_a_run_within_10_s_keeping_the_last_good_state(
         config.write_text(
             '{"graphsage": {"model": {}, "train": {"patience": 100000, "rank_patience": 100000}}}'
         )
-        argv = [
-            "run",
-            "--dataset",
-            "tiny",
-            "--source",
-            str(tiny_dir),
-            "--warehouse",
-            str(wh),
-            "--outputs",
-            str(tmp_path / "out"),
+        argv = tiny_run(tiny_dir, wh, tmp_path / "out") + [
             "--epochs",
             "100000",
             "--device",

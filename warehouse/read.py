@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 
-from reelgraph.errors import ReelgraphError
+from reelgraph.errors import ReelgraphError, first_line
 from reelgraph.metrics import RELEVANT_RATING
 from warehouse.connection import connect, fetch_one, sql_text
 
@@ -153,11 +153,6 @@ def parse_years(text: str | None) -> tuple[int | None, int | None]:
 
 # Statement kinds `reelgraph sql` runs: those that only read (DESCRIBE/SHOW/SUMMARIZE are SELECTs).
 READ_STATEMENTS = frozenset({duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN})
-
-
-def _first_line(exc: BaseException, width: int = 300) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:width] if text else type(exc).__name__
 
 
 class Reader:
@@ -367,7 +362,7 @@ class Reader:
         try:
             statements = self.con.extract_statements(query)
         except duckdb.Error as exc:
-            raise ReadError(f"query failed: {_first_line(exc)}") from exc
+            raise ReadError(f"query failed: {first_line(exc)}") from exc
         if len(statements) != 1:
             raise ReadError(f"give exactly one SQL statement, got {len(statements)}")
         kind = statements[0].type
@@ -385,7 +380,7 @@ class Reader:
             cols = [d[0] for d in cur.description] if cur.description else []
             return cols, cur.fetchmany(limit)
         except duckdb.Error as exc:
-            raise ReadError(f"query failed: {_first_line(exc)}") from exc
+            raise ReadError(f"query failed: {first_line(exc)}") from exc
 
     # ------------------------------------------------------------------ helpers
 
