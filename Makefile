@@ -1,6 +1,7 @@
 # Two commands on a fresh machine with only Python >= 3.11:
 #   make run    create .venv, install, run the pipeline on ml-latest-small
 #   make test   create .venv if needed, install, run the test suite
+#   make prefect / make prefect-stop   the Prefect server, pool, deployments and worker
 # Everything the project writes (virtualenv, data cache, warehouse, outputs, PREFECT_HOME)
 # stays in ignored folders inside the project.
 
@@ -17,7 +18,7 @@ export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench clean prefect prefect-stop
 
 install: $(VENV)/.installed
 
@@ -33,6 +34,13 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest -q $(ARGS)
+
+# Prefect server + work pool + deployments + worker for the scheduled runs (UI on :4200).
+prefect: install
+	$(BIN)/reelgraph server up
+
+prefect-stop: install
+	$(BIN)/reelgraph server down
 
 lint: install
 	$(BIN)/ruff check .

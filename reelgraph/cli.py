@@ -6,8 +6,10 @@ import argparse
 import errno
 import inspect
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from reelgraph import preflight, settings
 from reelgraph.errors import ReelgraphError
@@ -391,6 +393,24 @@ def _cmd_explore(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_server(args: argparse.Namespace) -> int:
+    from reelgraph import prefect_stack
+
+    settings.configure_prefect_environment()
+    preflight.at_least("--port", args.port, 1)
+    root = Path.cwd()
+    if not (root / "prefect.yaml").exists():
+        raise CliError("run `reelgraph server` from the project root (where prefect.yaml is)")
+    stack = prefect_stack.Stack(Path(os.environ["PREFECT_HOME"]), args.host, args.port)
+    if args.action == "up":
+        prefect_stack.up(stack, root, worker=not args.no_worker)
+    elif args.action == "down":
+        prefect_stack.down(stack)
+    else:
+        return 0 if prefect_stack.status(stack) else 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="reelgraph", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -544,6 +564,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("query")
     p.add_argument("--limit", type=int, default=1000, help="print at most this many rows")
     p.set_defaults(func=_cmd_sql)
+
+    p = sub.add_parser(
+        "server",
+        help="start (up), stop (down) or check (status) the Prefect server, work pool, "
+        "deployments and worker that scheduled runs need",
+    )
+    p.add_argument("action", choices=["up", "down", "status"])
+    p.add_argument("--host", default="127.0.0.1", help="address the server listens on")
+    p.add_argument("--port", type=int, default=4200, help="the server's port (default 4200)")
+    p.add_argument("--no-worker", action="store_true", help="up: do not start a worker")
+    p.set_defaults(func=_cmd_server)
 
     p = sub.add_parser("explore", help="serve the web explorer (read-only)")
     p.add_argument("--host", default="127.0.0.1")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import errno
 import hashlib
-import json
 import logging
 import os
 import re
@@ -103,9 +102,6 @@ class DatasetManifest:
     verified: bool
     verification: str  # how (or why not) the files were checked
     source: str
-
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
 
     @staticmethod
     def from_dict(d: dict) -> DatasetManifest:

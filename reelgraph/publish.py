@@ -23,12 +23,12 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from reelgraph import runs
+from reelgraph import hive_marts, runs
 from reelgraph.graph import RatingGraph, UserItems
 from reelgraph.metrics import RELEVANT_RATING
 from reelgraph.scoring import Scorer
 from warehouse import connect, run_sql_file
-from warehouse.connection import fetch_one, transaction
+from warehouse.connection import transaction
 
 log = logging.getLogger(__name__)
 
@@ -235,6 +235,7 @@ def commit_run(
         raise ValueError(f"retention must keep at least 1 run, got {retention}")
     run_dir = Path(prepared.run_dir)
     outputs_root = run_dir.parent
+    marts_root = outputs_root.parent / "marts"
     con = connect(warehouse)
     try:
         run_sql_file(con, "marts", "metrics.sql")
@@ -255,8 +256,10 @@ def commit_run(
             strays = _unpublished(con, outputs_root, Path(warehouse))
             if _before_commit is not None:
                 _before_commit(con)  # a test hook: fail (or be killed) inside the transaction
+        hive_marts.export_run(con, marts_root, record.run_id)  # only once it is published
     finally:
         con.close()
+    hive_marts.drop_runs(marts_root, pruned + strays)
     for old in pruned + strays:
         shutil.rmtree(outputs_root / old, ignore_errors=True)
     log.info(
@@ -344,14 +347,6 @@ def _prune(con: duckdb.DuckDBPyConnection, dataset: str, retention: int) -> list
             con.execute(f"DELETE FROM marts.{table} WHERE run_id = ?", [run_id])
         con.execute("UPDATE ops.runs SET status = 'pruned' WHERE run_id = ?", [run_id])
     return old
-
-
-def latest_run(con: duckdb.DuckDBPyConnection, dataset: str | None = None) -> str | None:
-    q = "SELECT run_id FROM ops.latest" + (
-        " WHERE dataset = ?" if dataset else " ORDER BY run_id DESC LIMIT 1"
-    )
-    row = fetch_one(con, q, [dataset] if dataset else None)
-    return row[0] if row else None
 
 
 def code_version() -> str:

@@ -1,22 +1,29 @@
-"""Deploy to a real Prefect server on loopback and have a process worker run the pipeline.
+"""The README's two Prefect blocks, run as written: a real server on loopback, the work pool,
+`prefect deploy --all`, a process worker, one pipeline run, the artifacts listed, all stopped.
 
-Slow (a server, a worker and a whole pipeline run), but it is what a person does from the README.
+Slow (servers, workers and whole pipeline runs), but it is what a person pastes from the README.
+Only three things change from the README's text: the port (a free one), the run's parameters
+(the tiny synthetic dataset into a temporary warehouse) and the virtualenv's path.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
+import re
+import shlex
+import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PREFECT = str(Path(sys.executable).parent / "prefect")
+README_SOURCE = "--param source=../shared/data/ml-latest-small"
+ARTIFACTS = ("run-summary", "model-comparison", "graphsage-training", "pipeline-summary")
 
 
 def _free_port() -> int:
@@ -25,125 +32,122 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _run(args: list[str], env: dict, timeout: float = 180) -> str:
-    proc = subprocess.run(
-        [PREFECT, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
-    )
-    assert proc.returncode == 0, f"prefect {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
-    return proc.stdout
+def readme_block(name: str) -> str:
+    """The bash block under `<!-- tested: NAME -->` in the README."""
+    text = (ROOT / "README.md").read_text()
+    found = re.search(rf"<!-- tested: {name} -->\n```bash\n(.*?)```", text, re.S)
+    assert found, f"README has no block marked `<!-- tested: {name} -->`"
+    return found.group(1)
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
+def _answers(port: int) -> bool:
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2)
+        return True
+    except OSError:
+        return False
+
+
+def _stop_leftovers(prefect_home: str) -> list[str]:
+    """Kill every process still running with this test's PREFECT_HOME; say what they were."""
+    mark = f"PREFECT_HOME={prefect_home}".encode()
+    left = []
+    for proc in Path("/proc").glob("[0-9]*"):
         try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            if mark not in (proc / "environ").read_bytes().split(b"\0"):
+                continue
+            left.append((proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()[:120])
+            os.kill(int(proc.name), signal.SIGKILL)
+        except (OSError, ValueError):
+            continue  # gone meanwhile, or not ours to read
+    return left
+
+
+@pytest.fixture(scope="module")
+def prefect_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One PREFECT_HOME for both blocks: the second server finds its database migrated."""
+    return tmp_path_factory.mktemp("prefect-home")
+
+
+def _run_block(name: str, tiny_dir: Path, tmp_path: Path, prefect_home: Path) -> str:
+    port = _free_port()
+    script = readme_block(name)
+    assert README_SOURCE in script and "4200" in script and ". .venv/bin/activate" in script
+    params = {
+        "dataset": "tiny",
+        "source": tiny_dir,
+        "warehouse": tmp_path / "w.duckdb",
+        "outputs": tmp_path / "outputs",
+        "epochs": 2,
+        "k": 5,
+        "device": "cpu",
+        "refit": "false",
+        "baselines": '["popularity"]',  # the run's own speed is not what these tests are about
+    }
+    script = (
+        script.replace(". .venv/bin/activate", f"export PATH={Path(sys.executable).parent}:$PATH")
+        .replace("4200", str(port))
+        .replace(
+            README_SOURCE, " ".join("--param " + shlex.quote(f"{k}={v}") for k, v in params.items())
+        )
+    )
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("PREFECT_", "REELGRAPH_"))  # a fresh shell's environment
+    }
+    env["PREFECT_HOME"] = str(prefect_home)
+    env["PREFECT_SERVER_UI_ENABLED"] = "false"  # the UI's static build is not needed here
+    env["COLUMNS"] = "200"  # rich tables (artifact ls) print whole keys
+    env["PREFECT_WORKER_QUERY_SECONDS"] = "2"  # the worker picks the run up sooner
+    log = tmp_path / "block.log"
+    # `set -m`: job control as in the terminal a person pastes into (a non-interactive shell
+    # would start `&` jobs with SIGINT ignored, which Prefect's worker uses to stop itself).
+    # Output goes to a file: a process left running must not hold a pipe open and hang here.
+    try:
+        with open(log, "w") as out_file:
+            proc = subprocess.run(
+                ["bash", "-e", "-c", "set -m\n" + script],
+                cwd=ROOT,
+                env=env,
+                stdout=out_file,
+                stderr=subprocess.STDOUT,
+                timeout=900,
+            )
+    finally:
+        subprocess.run(
+            [sys.executable, "-m", "reelgraph.cli", "server", "down"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+        )
+        left = _stop_leftovers(env["PREFECT_HOME"])
+    out = log.read_text()
+    assert proc.returncode == 0, out[-6000:]
+    assert not left, f"left running after the block: {left}"
+    deadline = time.monotonic() + 20
+    while _answers(port):  # stopped cleanly: nothing answers on the port any more
+        assert time.monotonic() < deadline, f"the server on {port} still answers"
+        time.sleep(0.5)
+    assert list((tmp_path / "outputs" / "runs").glob("*/model_card.md"))
+    return out
 
 
 @pytest.mark.slow
-def test_deploy_run_by_worker_completes_with_artifacts(tiny_dir: Path, tmp_path: Path) -> None:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "PREFECT_HOME": str(tmp_path / "prefect-home"),
-        "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
-        "PREFECT_SERVER_API_HOST": "127.0.0.1",
-        "PREFECT_SERVER_API_PORT": str(port),
-        "DO_NOT_TRACK": "1",
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_UI_ENABLED": "false",
-        "PWD": str(ROOT),  # prefect.yaml's pull step resolves {{ $PWD }} at deploy time
-    }
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    server = subprocess.Popen(
-        [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=open(logs / "server.log", "w"),
-        stderr=subprocess.STDOUT,
-    )
-    worker = None
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                _run(["config", "view"], env, timeout=30)
-                import urllib.request
-
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2)
-                break
-            except Exception:
-                assert time.monotonic() < deadline, (logs / "server.log").read_text()[-3000:]
-                time.sleep(1)
-        _run(["work-pool", "create", "reelgraph-process", "--type", "process"], env)
-        _run(["work-pool", "set-concurrency-limit", "reelgraph-process", "1"], env)
-        _run(["--no-prompt", "deploy", "--all"], env, timeout=300)
-        params = {
-            "dataset": "tiny",
-            "source": str(tiny_dir),
-            "warehouse": str(tmp_path / "w.duckdb"),
-            "outputs": str(tmp_path / "outputs"),
-            "epochs": 5,
-            "k": 5,
-            "device": "cpu",
-        }
-        out = _run(
-            [
-                "deployment",
-                "run",
-                "pipeline/weekly-pipeline",
-                *sum((["--param", f"{k}={v}"] for k, v in params.items()), []),
-            ],
-            env,
-        )
-        flow_run_id = next(line.split()[-1] for line in out.splitlines() if "UUID" in line)
-        worker = subprocess.Popen(
-            [PREFECT, "worker", "start", "--pool", "reelgraph-process", "--run-once"],
-            cwd=ROOT,
-            env=env,
-            stdout=open(logs / "worker.log", "w"),
-            stderr=subprocess.STDOUT,
-        )
-        state, artifacts, parent = asyncio.run(
-            _wait_for_run(env["PREFECT_API_URL"], flow_run_id, timeout=600)
-        )
-        assert state == "COMPLETED", (logs / "worker.log").read_text()[-4000:]
-        assert {"run-summary", "model-comparison", "graphsage-training"} <= artifacts
-        assert "pipeline-summary" in parent  # the parent run's page has its own summary
-        assert list((tmp_path / "outputs" / "runs").glob("*/model_card.md"))
-    finally:
-        if worker is not None:
-            _stop(worker)
-        _stop(server)
+def test_readme_one_command_block(tiny_dir: Path, tmp_path: Path, prefect_home: Path) -> None:
+    out = _run_block("prefect-one-command", tiny_dir, tmp_path, prefect_home)
+    assert "Completed" in out  # `--watch` reports the run's final state
+    for key in ARTIFACTS:
+        assert key in out, f"artifact {key} not listed:\n{out[-4000:]}"
+    assert "Stopped the Prefect worker" in out and "Stopped the Prefect server" in out
+    assert not list((prefect_home / "stack").glob("*.pid"))
+    assert "telemetry" not in out.lower()
 
 
-async def _wait_for_run(
-    api_url: str, flow_run_id: str, timeout: float
-) -> tuple[str, set[str], set[str]]:
-    """The run's final state, every artifact key, and the keys on the run itself."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    deadline = time.monotonic() + timeout
-    # An explicit settings context: when an earlier test in this process left
-    # prefect_test_harness's settings active, an environment variable alone did not win and
-    # the client asked the harness's server, which answered 404 for this run.
-    with temporary_settings(updates={PREFECT_API_URL: api_url}):
-        async with get_client() as client:
-            while True:
-                run = await client.read_flow_run(flow_run_id)
-                if run.state is not None and run.state.is_final():
-                    break
-                assert time.monotonic() < deadline, f"flow run still {run.state}"
-                await asyncio.sleep(2)
-            arts = await client.read_artifacts(
-                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(exists_=True))
-            )
-            keys = {a.key for a in arts if a.key}
-            own = {a.key for a in arts if a.key and str(a.flow_run_id) == str(flow_run_id)}
-            return run.state.type.value, keys, own
+@pytest.mark.slow
+def test_readme_by_hand_block(tiny_dir: Path, tmp_path: Path, prefect_home: Path) -> None:
+    out = _run_block("prefect-by-hand", tiny_dir, tmp_path, prefect_home)
+    assert "Completed" in out
+    for key in ARTIFACTS:
+        assert key in out, f"artifact {key} not listed:\n{out[-4000:]}"
+    assert "telemetry" not in out.lower()

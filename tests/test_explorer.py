@@ -34,6 +34,20 @@ def test_runs_metrics_card_and_figures(client: TestClient, pipeline_run: dict) -
     assert client.get("/api/runs/nope/metrics").status_code == 404
 
 
+def test_year_bounds_are_the_catalogues(client: TestClient, pipeline_run: dict) -> None:
+    import duckdb
+
+    span = client.get("/api/years").json()
+    with duckdb.connect(str(pipeline_run["warehouse"]), read_only=True) as con:
+        years = [
+            int(y)
+            for (title,) in con.execute("SELECT title FROM raw.movies").fetchall()
+            for y in [title.rstrip()[-5:-1]]
+            if title.rstrip().endswith(")") and y.isdigit()
+        ]
+    assert (span["min"], span["max"]) == (min(years), max(years))
+
+
 def test_recommend_with_filters_and_least(client: TestClient) -> None:
     r = client.get(
         "/api/recommend", params={"user": 1, "genres": "Drama", "years": "1960:2010", "k": 3}

@@ -71,6 +71,16 @@ def browser(tmp_path_factory: pytest.TempPathFactory):
     driver.quit()
 
 
+def slide(browser, element_id: str, value: int) -> None:  # noqa: ANN001 - a WebDriver
+    """Move a range thumb as a drag would: set its value, fire the input event."""
+    browser.execute_script(
+        "const el = document.getElementById(arguments[0]); el.value = arguments[1];"
+        "el.dispatchEvent(new Event('input'));",
+        element_id,
+        value,
+    )
+
+
 def test_set_filters_click_and_read_the_lists(server: str, browser) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
@@ -82,8 +92,16 @@ def test_set_filters_click_and_read_the_lists(server: str, browser) -> None:
     assert browser.find_element(By.ID, "user").get_attribute("value")  # a user to start from
     browser.find_element(By.ID, "user").clear()
     browser.find_element(By.ID, "user").send_keys("1")
-    browser.find_element(By.ID, "year-from").send_keys("1960")
-    browser.find_element(By.ID, "year-to").send_keys("2010")
+    assert browser.find_element(By.ID, "years-shown").text == "any"
+    slide(browser, "year-from", 1960)
+    slide(browser, "year-to", 2010)
+    assert browser.find_element(By.ID, "years-shown").text == "1960 – 2010"
+    slide(browser, "year-from", 2030)  # past the other thumb: the thumbs move together
+    assert browser.find_element(By.ID, "years-shown").text.split(" – ")[0] == (
+        browser.find_element(By.ID, "year-to").get_attribute("value")
+    )
+    slide(browser, "year-from", 1960)
+    slide(browser, "year-to", 2010)
     Select(browser.find_element(By.ID, "genres")).select_by_visible_text("Drama")
     k = browser.find_element(By.ID, "k")
     k.clear()
@@ -98,14 +116,14 @@ def test_set_filters_click_and_read_the_lists(server: str, browser) -> None:
     assert browser.find_elements(By.CSS_SELECTOR, "#least tbody tr")
     assert browser.find_elements(By.CSS_SELECTOR, "#graph circle")  # the graph view drew nodes
     assert browser.find_element(By.ID, "error").text == ""
-    # A bad year range shows the API's message instead of results.
-    browser.find_element(By.ID, "year-to").clear()
-    browser.find_element(By.ID, "year-to").send_keys("1900")
+    # A bad minimum score shows the API's one-line message instead of results.
+    browser.find_element(By.ID, "min-score").send_keys("abc")
     browser.find_element(By.ID, "go").click()
-    wait.until(ec.text_to_be_present_in_element((By.ID, "error"), "after"))
+    wait.until(ec.text_to_be_present_in_element((By.ID, "error"), "min_score"))
+    assert "{" not in browser.find_element(By.ID, "error").text  # words, not raw JSON
     assert not browser.find_elements(By.CSS_SELECTOR, "#top tbody tr")  # old results cleared
     # Filters nothing passes: said in words, not an empty screen.
-    browser.find_element(By.ID, "year-to").clear()
+    browser.find_element(By.ID, "min-score").clear()
     browser.find_element(By.ID, "min-score").send_keys("1000")
     browser.find_element(By.ID, "go").click()
     wait.until(ec.text_to_be_present_in_element((By.ID, "note"), "Nothing matches"))

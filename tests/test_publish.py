@@ -243,3 +243,39 @@ def test_retention_keeps_the_newest_runs_and_never_the_latest(
             for r in con.execute("SELECT DISTINCT run_id FROM marts.recommendations").fetchall()
         } == {"run-2", "run-3"}
     assert all(v == {"run-3"} for v in _latest(wh).values())
+
+
+def test_hive_partitioned_marts_match_the_warehouse_for_kept_runs(
+    tiny_env: dict, tiny_model: Path, tmp_path: Path
+) -> None:
+    """What Spark or Trino would read (hive partitioning on run_id) is what marts.* holds for
+    the runs retention keeps; a pruned run's partitions go with it."""
+    from reelgraph.hive_marts import TABLES
+    from warehouse import run_sql_file
+
+    wh = _warehouse(tiny_env, tmp_path)
+    for i in (1, 2, 3):
+        with duckdb.connect(str(wh)) as con:  # a metrics row, as the evaluate stage writes it
+            run_sql_file(con, "marts", "metrics.sql")
+            con.execute(
+                "INSERT INTO marts.metrics VALUES (?, 'graphsage', 'test', 'rmse', NULL, ?)",
+                [f"run-{i}", 0.8 + i / 100],
+            )
+        _publish(tiny_env, tiny_model, wh, f"run-{i}", retention=2)
+    marts = tmp_path / "marts"
+    assert sorted(p.name for p in (marts / "recommendations").iterdir()) == [
+        "run_id=run-2",
+        "run_id=run-3",
+    ]
+    other = duckdb.connect()  # another engine: knows nothing but the folder
+    with duckdb.connect(str(wh), read_only=True) as con:
+        for table in TABLES:
+            cols = [r[0] for r in con.execute(f"DESCRIBE marts.{table}").fetchall()]
+            order = ", ".join(cols)
+            ours = con.execute(f"SELECT {order} FROM marts.{table} ORDER BY ALL").fetchall()
+            theirs = other.execute(
+                f"SELECT {order} FROM read_parquet(?, hive_partitioning = true) ORDER BY ALL",
+                [str(marts / table / "*" / "*.parquet")],
+            ).fetchall()
+            assert ours and theirs == ours, table
+    assert not list(marts.rglob(".*.tmp"))

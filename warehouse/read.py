@@ -233,6 +233,13 @@ class Reader:
         ).fetchall()
         return [r[0] for r in rows if r[0] != NO_GENRES]
 
+    def year_range(self) -> tuple[int | None, int | None]:
+        """The first and last release year in the catalogue (titles without a year ignored)."""
+        row = self.con.execute(
+            "SELECT min(movie_year(title)), max(movie_year(title)) FROM raw.movies"
+        ).fetchone()
+        return (row[0], row[1]) if row else (None, None)
+
     def recommend(self, q: RecommendQuery) -> list[dict]:
         if q.k < 1 or q.k > 1000:
             raise ReadError(f"--k must be between 1 and 1000, got {q.k}")

@@ -169,6 +169,14 @@ def create_app(
         with reader() as r:
             return r.genres()
 
+    @app.get("/api/years")
+    @answer
+    def years() -> dict:
+        """The catalogue's year bounds, for the page's year range slider."""
+        with reader() as r:
+            first, last = r.year_range()
+        return {"min": first, "max": last}
+
     @app.get("/api/users")
     @answer
     def users(

@@ -42,7 +42,8 @@ function drawGraph(user, items) {
     const a = (2 * Math.PI * i) / items.length;
     const x = cx + 130 * Math.cos(a), y = cy + 130 * Math.sin(a);
     add("line", { x1: cx, y1: cy, x2: x, y2: y, stroke: "#888", "stroke-width": 1.5 });
-    add("text", { x: (cx + x) / 2, y: (cy + y) / 2, fill: "#d62728", "font-size": 11 }, it.predicted_rating.toFixed(2) + "★");
+    // The score sits on the edge nearer the movie, clear of the user's node and its label.
+    add("text", { x: cx + 0.62 * (x - cx) + 4, y: cy + 0.62 * (y - cy) - 4, fill: "#d62728", "font-size": 11 }, it.predicted_rating.toFixed(2) + "★");
     if (it.because_movie_id) {
       if (!because.has(it.because_movie_id)) {
         const b = 2 * Math.PI * because.size / 8 + 0.3;
@@ -52,7 +53,8 @@ function drawGraph(user, items) {
       add("line", { x1: x, y1: y, x2: b.x, y2: b.y, stroke: "#999", "stroke-dasharray": "4 3" });
     }
     add("circle", { cx: x, cy: y, r: 7, fill: "#1f77b4" });
-    add("text", { x: x + 9, y: y + 3 }, it.title.slice(0, 28));
+    const left = Math.cos(a) < -0.1;  // labels of the left half grow leftwards, away from the centre
+    add("text", { x: left ? x - 9 : x + 9, y: y + 3, "text-anchor": left ? "end" : "start" }, it.title.slice(0, 28));
   });
   for (const b of because.values()) {
     add("circle", { cx: b.x, cy: b.y, r: 6, fill: "#9ecae1" });
@@ -60,6 +62,33 @@ function drawGraph(user, items) {
   }
   add("circle", { cx, cy, r: 12, fill: "#ff7f0e" });
   add("text", { x: cx - 18, y: cy + 26 }, "user " + user);
+}
+
+// The year range slider: two thumbs on one track; a thumb at its end leaves that side open.
+function chosenYears() {
+  const from = $("year-from"), to = $("year-to");
+  if (!from.max) return "";  // no catalogue years known
+  const lo = from.value === from.min ? "" : from.value, hi = to.value === to.max ? "" : to.value;
+  return lo || hi ? `${lo}:${hi}` : "";
+}
+
+function showYears(moved) {
+  const from = $("year-from"), to = $("year-to");
+  if (+from.value > +to.value) (moved === from ? to : from).value = moved.value;  // thumbs never cross
+  $("years-shown").textContent = chosenYears() ? `${from.value} – ${to.value}` : "any";
+}
+
+async function initYears() {
+  const span = await api("/api/years");
+  if (span.min === null) { $("years").hidden = true; return; }
+  for (const el of [$("year-from"), $("year-to")]) {
+    el.min = span.min;
+    el.max = span.max;
+    el.addEventListener("input", () => showYears(el));
+  }
+  $("year-from").value = span.min;
+  $("year-to").value = span.max;
+  showYears($("year-from"));
 }
 
 const COLS = ["rank", "title", "year", "genres", "score", "predicted_rating", "because_title"];
@@ -77,8 +106,8 @@ async function recommend() {
   const params = new URLSearchParams({ user: $("user").value.trim(), k: $("k").value, run: run() });
   const genres = [...$("genres").selectedOptions].map((o) => o.value);
   if (genres.length) params.set("genres", genres.join(","));
-  const yf = $("year-from").value.trim(), yt = $("year-to").value.trim();
-  if (yf || yt) params.set("years", `${yf}:${yt}`);
+  const years = chosenYears();
+  if (years) params.set("years", years);
   if ($("min-score").value.trim()) params.set("min_score", $("min-score").value.trim());
   try {
     const top = await api("/api/recommend?" + params);
@@ -172,6 +201,7 @@ async function init() {
   $("run").innerHTML = runs.map((r) => `<option value="${r.run_id}">${r.run_id} (${r.dataset})${r.latest ? " — latest" : ""}</option>`).join("");
   const genres = await api("/api/genres");
   $("genres").innerHTML = genres.map((g) => `<option>${g}</option>`).join("");
+  await initYears();
   $("user").addEventListener("input", async () => {
     const users = await api("/api/users?" + new URLSearchParams({ q: $("user").value.trim(), run: run() })).catch(() => []);
     $("user-options").innerHTML = users.map((u) => `<option value="${u}">`).join("");
