@@ -3,7 +3,8 @@ from __future__ import annotations
 from prefect import flow
 
 from reelgraph import runs, settings
-from reelgraph.metrics import RELEVANT_RATING
+from reelgraph.conventions import RELEVANT_RATING
+from reelgraph.run_layout import RunLayout
 from tasks.eval_tasks import evaluate_task
 
 
@@ -22,7 +23,7 @@ def evaluate_flow(
     seed: int = 0,
 ) -> dict:
     """Full-catalogue ranking and rating metrics of GraphSAGE and the baselines on one split."""
-    run_dir = settings.outputs_dir(outputs) / "runs" / run_id
+    run_dir = RunLayout.of(settings.outputs_dir(outputs), run_id).dir
     with runs.in_progress(run_dir, settings.warehouse_path(warehouse)):
         return evaluate_task(
             str(settings.warehouse_path(warehouse)),

@@ -14,6 +14,7 @@ from flows.ingest_flow import ingest_flow
 from flows.publish_flow import publish_flow
 from flows.train_flow import train_flow
 from reelgraph import figures, preflight, run_config, runs, settings
+from reelgraph.run_layout import RunLayout
 
 
 @flow(name="pipeline")
@@ -54,9 +55,8 @@ def pipeline_flow(
     params = {name: value for name, value in locals().items() if name not in ("run_id", "started")}
     chosen, model_settings, train_settings = check_pipeline(**params)
 
-    with runs.in_progress(
-        settings.outputs_dir(outputs) / "runs" / run_id, settings.warehouse_path(warehouse)
-    ):
+    run_dir = RunLayout.of(settings.outputs_dir(outputs), run_id).dir
+    with runs.in_progress(run_dir, settings.warehouse_path(warehouse)):
         return _pipeline(run_id, started, params, chosen, model_settings, train_settings)
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 from prefect import flow
 
 from reelgraph import runs, settings
+from reelgraph.run_layout import RunLayout
 from tasks.publish_tasks import figures_task, prepare_task, publish_task
 
 
@@ -25,7 +26,7 @@ def publish_flow(
     train: the evaluated model's manifest; served: the refit model's, when the lists come from
     a model refit on every rating (None: from the evaluated model)."""
     wh = str(settings.warehouse_path(warehouse))
-    run_dir = str(settings.outputs_dir(outputs) / "runs" / record["run_id"])
+    run_dir = str(RunLayout.of(settings.outputs_dir(outputs), record["run_id"]).dir)
     with runs.in_progress(run_dir, wh):
         # Figures and the model card come before the commit: a published run always has them.
         prepared = prepare_task(graph_path, model_path, run_dir, k, device)

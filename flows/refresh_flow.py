@@ -7,6 +7,7 @@ from prefect import flow, runtime
 
 from flows.ingest_flow import ingest_flow
 from reelgraph import runs, settings
+from reelgraph.run_layout import RunLayout
 from tasks.publish_tasks import prepare_task, publish_task
 from tasks.refresh_tasks import refresh_graph_task
 
@@ -45,11 +46,12 @@ def refresh_flow(
         "started_at": started.isoformat(),
         "flow_run_id": str(runtime.flow_run.id or ""),
     }
-    run_dir = out / "runs" / run_id
+    layout = RunLayout.of(out, run_id)
+    run_dir = layout.dir
     with runs.in_progress(run_dir, wh):
         prepared = prepare_task(base["graph_path"], base["model_path"], str(run_dir), k, device)
         # Written before the commit, so a published refresh always has its card.
-        (run_dir / "model_card.md").write_text(
+        layout.model_card.write_text(
             f"# reelgraph run {run_id}: a refresh of {base['base_run_id']}\n\n"
             f"Every user re-scored by run {base['base_run_id']}'s model (no retraining) with "
             f"the ratings of ingest {ingested['ingest_id']}: {json.dumps(base['stats'])}. "

@@ -3,6 +3,7 @@ from __future__ import annotations
 from prefect import flow
 
 from reelgraph import runs, settings
+from reelgraph.run_layout import RunLayout
 from tasks.model_tasks import train_task
 
 
@@ -21,13 +22,13 @@ def train_flow(
     selected on validation, or, with fixed_epochs ([rating, ranking]), refit without one.
     model_params / train_params override ModelConfig / TrainConfig defaults."""
     run_id = run_id or runs.new_run_id()
-    out = settings.outputs_dir(outputs)
-    with runs.in_progress(out / "runs" / run_id, settings.warehouse_path(warehouse)):
+    run_dir = RunLayout.of(settings.outputs_dir(outputs), run_id).dir
+    with runs.in_progress(run_dir, settings.warehouse_path(warehouse)):
         return train_task(
             str(settings.warehouse_path(warehouse)),
             split_id,
             run_id,
-            str(out / "runs" / run_id),
+            str(run_dir),
             str(settings.checkpoints_dir(outputs)),
             train_params,
             model_params,

@@ -21,9 +21,9 @@ import warnings
 import numpy as np
 import torch
 
+from reelgraph.conventions import RATING_MAX, RATING_MIN
 from reelgraph.evaluate import ScoresOf, ValidationProbe
 from reelgraph.graph import RatingGraph
-from reelgraph.metrics import RATING_MAX, RATING_MIN
 
 log = logging.getLogger(__name__)
 

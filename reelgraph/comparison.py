@@ -6,9 +6,9 @@ import logging
 import time
 
 from reelgraph import baselines
+from reelgraph.conventions import RELEVANT_RATING
 from reelgraph.evaluate import EvalResult, evaluate
 from reelgraph.graph import RatingGraph
-from reelgraph.metrics import RELEVANT_RATING
 from reelgraph.scoring import Scorer
 from reelgraph.settings import DEFAULT_BASELINES
 from reelgraph.train import load_model, select_device

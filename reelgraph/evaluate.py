@@ -28,8 +28,9 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from reelgraph.conventions import RELEVANT_RATING
 from reelgraph.graph import RatingGraph, UserItems
-from reelgraph.metrics import RELEVANT_RATING, rating_metrics
+from reelgraph.metrics import rating_metrics
 
 RANKING = ("precision", "recall", "ndcg", "map", "hit_rate")
 CATALOGUE = ("coverage", "novelty", "personalization", "popularity_bias")

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from reelgraph.conventions import NO_GENRES
 from reelgraph.errors import ReelgraphError
 from warehouse import connect, run_sql_file
 from warehouse.connection import fetch_one, sql_text, transaction
@@ -30,7 +31,6 @@ log = logging.getLogger(__name__)
 
 FEATURE_CODE_VERSION = "1"  # bump when a feature's definition changes: cached builds are redone
 CONTENT_DIM = 50
-NO_GENRES = "(no genres listed)"
 DOWS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 

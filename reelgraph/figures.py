@@ -420,5 +420,5 @@ def _save(fig, out: Path) -> Path:  # noqa: ANN001
     return out
 
 
-def load_metrics(run_dir: Path) -> list[dict]:
-    return json.loads((run_dir / "metrics.json").read_text())
+def load_metrics(path: Path) -> list[dict]:  # a run's RunLayout.metrics
+    return json.loads(path.read_text())

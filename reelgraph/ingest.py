@@ -19,6 +19,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from reelgraph.conventions import VALID_RATINGS
 from reelgraph.datasets import DatasetManifest
 from reelgraph.errors import ReelgraphError, first_line
 from warehouse import connect, run_sql_file
@@ -26,7 +27,6 @@ from warehouse.connection import fetch_one, transaction
 
 log = logging.getLogger(__name__)
 
-VALID_RATINGS = [x / 2 for x in range(1, 11)]
 NOT_UTF8 = "\ufffd"  # what a byte that is not UTF-8 reads as
 MAX_TIMESTAMP = 4_102_444_800  # 2100-01-01: anything later is a unit mistake (ms, not s)
 

@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-RATING_MIN, RATING_MAX = 0.5, 5.0
-# A held-out rating at least this makes the movie relevant to its user (the ranking protocol),
-# and a rating at least this makes a movie one the user liked (explanations).
-RELEVANT_RATING = 4.0
+from reelgraph.conventions import RATING_MAX, RATING_MIN
 
 
 def rating_metrics(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:

@@ -38,6 +38,7 @@ import warnings
 import torch
 from torch import nn
 
+from reelgraph.conventions import RATING_MAX, RATING_MIN
 from reelgraph.graph import BipartiteAdjacency, EdgeWeights, Relations, SparsePair
 from reelgraph.sampling import Block, sampled_mean
 
@@ -132,8 +133,8 @@ class ModelConfig:
     rating_messages: bool = True
     dropout: float = 0.2
     global_mean: float = 3.5
-    rating_min: float = 0.5
-    rating_max: float = 5.0
+    rating_min: float = RATING_MIN
+    rating_max: float = RATING_MAX
     # The ranking encoder (rank_head=False: rank by predicted rating, no second encoder).
     rank_head: bool = True
     rank_hidden: int = 64

@@ -24,8 +24,9 @@ import pyarrow as pa
 import torch
 
 from reelgraph import hive_marts, runs
+from reelgraph.conventions import RELEVANT_RATING
 from reelgraph.graph import RatingGraph, UserItems
-from reelgraph.metrics import RELEVANT_RATING
+from reelgraph.run_layout import RunLayout, marts_dir
 from reelgraph.scoring import Scorer
 from warehouse import connect, run_sql_file
 from warehouse.connection import transaction
@@ -235,7 +236,7 @@ def commit_run(
         raise ValueError(f"retention must keep at least 1 run, got {retention}")
     run_dir = Path(prepared.run_dir)
     outputs_root = run_dir.parent
-    marts_root = outputs_root.parent / "marts"
+    marts_root = marts_dir(RunLayout(run_dir).outputs)
     con = connect(warehouse)
     try:
         run_sql_file(con, "marts", "metrics.sql")

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from reelgraph.conventions import NO_GENRES, RATING_MAX, RATING_MIN
+
 GENRES: tuple[str, ...] = (
     "Action",
     "Adventure",
@@ -44,7 +46,6 @@ GENRES: tuple[str, ...] = (
     "War",
     "Western",
 )
-NO_GENRES = "(no genres listed)"
 # Relative frequency of each genre on a movie, roughly as in ml-25m.
 _GENRE_WEIGHTS = np.array(
     [
@@ -596,7 +597,7 @@ def _rate(
         + rng.normal(0, 0.55, user_idx.size)
     )
     step = np.where(w.user_half_stars[user_idx], 0.5, 1.0)
-    return np.clip(np.round(raw / step) * step, 0.5, 5.0)
+    return np.clip(np.round(raw / step) * step, RATING_MIN, RATING_MAX)
 
 
 def _timestamps(user_idx: np.ndarray, w: _World, rng: np.random.Generator) -> np.ndarray:

@@ -42,11 +42,12 @@ from pathlib import Path
 
 import torch
 
+from reelgraph.conventions import RELEVANT_RATING
 from reelgraph.errors import ReelgraphError
 from reelgraph.evaluate import ValidationProbe
 from reelgraph.graph import BipartiteAdjacency, RatingGraph
 from reelgraph.losses import RANK_LOSSES, NegativeSampler, RankingBatch, RankingObjective
-from reelgraph.metrics import RELEVANT_RATING, rating_metrics
+from reelgraph.metrics import rating_metrics
 from reelgraph.model import GraphSAGERecommender, MessageGraph, ModelConfig, message_graph
 from reelgraph.sampling import Block, NeighbourIndex
 

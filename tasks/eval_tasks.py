@@ -7,8 +7,9 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from reelgraph import comparison, results
+from reelgraph.conventions import RELEVANT_RATING
 from reelgraph.graph import RatingGraph
-from reelgraph.metrics import RELEVANT_RATING
+from reelgraph.run_layout import RunLayout
 
 
 @task(name="evaluate")
@@ -43,10 +44,10 @@ def evaluate_task(
     # GraphSAGE's rating rows for val come from training; replace only what this task computes.
     results.write_metrics(warehouse, run_id, rows, models=[r.model for r in evals])
     table = comparison.markdown_table(evals, skipped=skipped)
-    out = Path(run_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "comparison.md").write_text(table + "\n")
-    (out / "metrics.json").write_text(json.dumps(comparison.table_rows(evals), indent=2))
+    out = RunLayout(Path(run_dir))
+    out.dir.mkdir(parents=True, exist_ok=True)
+    out.comparison.write_text(table + "\n")
+    out.metrics.write_text(json.dumps(comparison.table_rows(evals), indent=2))
     create_table_artifact(
         comparison.table_rows(evals),
         key="model-comparison",

@@ -10,6 +10,7 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
 from reelgraph import results, runs
 from reelgraph.graph_build import build_graph
+from reelgraph.run_layout import RunLayout
 from reelgraph.train import TrainConfig, default_model_config, result_config, train
 
 
@@ -74,11 +75,11 @@ def train_task(
 
         result = train(graph, ckpt_dir, cfg, model_cfg, progress=on_progress, fixed_epochs=fixed)
         update_progress_artifact(progress_id, progress=100.0)
-        out = Path(run_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(result.model_path, out / f"{name}.pt")
+        out = RunLayout(Path(run_dir))
+        out.dir.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(result.model_path, out.trained(name))
         graph.save(ckpt_dir / "graph.pt")
-        (out / f"{name}_history.json").write_text(json.dumps(result.history))
+        out.history(name).write_text(json.dumps(result.history))
         if fixed is None:
             results.write_metrics(
                 warehouse,
@@ -108,7 +109,7 @@ def train_task(
         manifest.pop("history")
         return {
             **manifest,
-            "model_path": str(out / f"{name}.pt"),
+            "model_path": str(out.trained(name)),
             "graph_path": str(ckpt_dir / "graph.pt"),
             "checkpoint_dir": str(ckpt_dir),
             "split_id": split_id,

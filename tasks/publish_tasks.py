@@ -14,6 +14,7 @@ from reelgraph import figures, publish
 from reelgraph.evaluate import genre_agreement_report
 from reelgraph.graph import RatingGraph
 from reelgraph.publish import unit_rows
+from reelgraph.run_layout import RunLayout
 from reelgraph.scoring import Scorer
 from warehouse import connect
 
@@ -58,15 +59,15 @@ def figures_task(
 ) -> dict:
     """The five figures, the model card, and the run summary / link artifacts. The embedding
     figure and its genre agreement read the ranking vectors of the model that serves the lists."""
-    out = Path(run_dir)
-    fig_dir = out / "figures"
+    out = RunLayout(Path(run_dir))
+    fig_dir = out.figures
     con = connect(warehouse, read_only=True)
     try:
         movies = con.sql("SELECT movie_id, title, genres FROM raw.movies").pl()
     finally:
         con.close()
     titles = dict(zip(movies["movie_id"].to_list(), movies["title"].to_list(), strict=True))
-    recs = pl.read_parquet(out / "recommendations.parquet")
+    recs = pl.read_parquet(out.dir / publish.MART_FILES["recommendations"])
     graph = RatingGraph.load(graph_path)
     scorer = Scorer.load(model_path, graph, "cpu")
     genre_of = dict(zip(movies["movie_id"].to_list(), movies["genres"].to_list(), strict=True))
@@ -78,7 +79,7 @@ def figures_task(
         np.bincount(graph.part("train")[1].numpy(), minlength=graph.n_movies),
         seed,
     )
-    history = json.loads((out / "eval_model_history.json").read_text())
+    history = json.loads(out.history("eval_model").read_text())
     users = recs["user_id"].unique().sort().to_list()
     paths = [
         figures.training_curves(history, fig_dir / "training_curves.png"),
@@ -93,15 +94,37 @@ def figures_task(
         figures.users_network(
             recs, titles, users[: min(8, len(users))], fig_dir / "users_top5_network.png", seed
         ),
-        figures.metrics_bars(figures.load_metrics(out), fig_dir / "metrics_vs_baselines.png"),
+        figures.metrics_bars(
+            figures.load_metrics(out.metrics), fig_dir / "metrics_vs_baselines.png"
+        ),
     ]
-    (out / "embedding_quality.json").write_text(json.dumps(agreement, indent=2))
-    comparison_md = (out / "comparison.md").read_text()
-    (out / "model_card.md").write_text(
+    out.embedding_quality.write_text(json.dumps(agreement, indent=2))
+    comparison_md = out.comparison.read_text()
+    out.model_card.write_text(
         figures.model_card(
             run_id, dataset, split, train, served, comparison_md, agreement, [str(p) for p in paths]
         )
     )
+    _summary_artifacts(run_id, out, paths, dataset, split["split_id"], served, comparison_md)
+    get_run_logger().info("wrote %d figures and the model card to %s", len(paths), out.dir)
+    return {
+        "figures": [str(p) for p in paths],
+        "model_card": str(out.model_card),
+        "genre_agreement": agreement,
+    }
+
+
+def _summary_artifacts(
+    run_id: str,
+    out: RunLayout,
+    paths: list[Path],
+    dataset: str,
+    split_id: str,
+    served: dict | None,
+    comparison_md: str,
+) -> None:
+    """A link artifact per figure and the run-summary markdown (file:// links: the stage's own
+    record; the pipeline run's summary links the same figures over http)."""
     for p in paths:
         create_link_artifact(
             link=p.resolve().as_uri(),
@@ -109,15 +132,16 @@ def figures_task(
             key=f"figure-{p.stem.replace('_', '-')}",
             description=f"run {run_id}: {p.stem.replace('_', ' ')}",
         )
+    recs_file = out.dir / publish.MART_FILES["recommendations"]
     files = ", ".join(
-        f"[{n}]({(out / n).resolve().as_uri()})"
-        for n in ("recommendations.parquet", "metrics.json", "model.pt", "model_card.md")
+        f"[{p.name}]({p.resolve().as_uri()})"
+        for p in (recs_file, out.metrics, out.model, out.model_card)
     )
     lists_from = (
         "GraphSAGE refit on every rating" if served else "the evaluated GraphSAGE (no refit)"
     )
     create_markdown_artifact(
-        f"# reelgraph run {run_id}\n\nDataset `{dataset}`, split `{split['split_id']}`. "
+        f"# reelgraph run {run_id}\n\nDataset `{dataset}`, split `{split_id}`. "
         f"Test metrics: the model trained on the train part; published lists: {lists_from}.\n\n"
         f"## Test metrics\n\n{comparison_md}\n"
         f"\n## Figures\n\n"
@@ -126,9 +150,3 @@ def figures_task(
         key="run-summary",
         description=f"run {run_id}",
     )
-    get_run_logger().info("wrote %d figures and the model card to %s", len(paths), out)
-    return {
-        "figures": [str(p) for p in paths],
-        "model_card": str(out / "model_card.md"),
-        "genre_agreement": agreement,
-    }

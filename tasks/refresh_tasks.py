@@ -10,6 +10,7 @@ from prefect import get_run_logger, task
 from reelgraph import results
 from reelgraph.graph import RatingGraph
 from reelgraph.refresh import refreshed_graph
+from reelgraph.run_layout import RunLayout
 from warehouse.read import Reader
 
 
@@ -31,10 +32,10 @@ def refresh_graph_task(warehouse: str, outputs: str, run_id: str, dataset: str) 
     if not graph_path or not Path(graph_path).is_file():
         raise ValueError(f"run {base_id} has no saved graph ({graph_path}); re-run the pipeline")
     graph, stats = refreshed_graph(warehouse, RatingGraph.load(graph_path))
-    run_dir = Path(outputs) / "runs" / run_id
-    run_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(Path(outputs) / "runs" / base_id / "model.pt", run_dir / "model.pt")
-    graph.save(run_dir / "graph.pt")
+    layout = RunLayout.of(outputs, run_id)
+    layout.dir.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(layout.sibling(base_id).model, layout.model)
+    graph.save(layout.graph)
     # The model is the base run's: its evaluation carries over, labelled by run id in ops.runs.
     with Reader(warehouse) as r:
         rows = [
@@ -52,7 +53,7 @@ def refresh_graph_task(warehouse: str, outputs: str, run_id: str, dataset: str) 
         "base_run_id": base_id,
         "split_id": split_id,
         "seed": seed,
-        "graph_path": str(run_dir / "graph.pt"),
-        "model_path": str(run_dir / "model.pt"),
+        "graph_path": str(layout.graph),
+        "model_path": str(layout.model),
         "stats": dataclasses.asdict(stats),
     }

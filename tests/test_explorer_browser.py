@@ -158,3 +158,25 @@ def test_rate_movies_inline_and_get_cold_start_picks(server: str, browser) -> No
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#cold tbody tr"))
     assert browser.find_element(By.ID, "error").text == ""
     assert browser.save_screenshot(str(SCREENSHOTS / "explorer_cold_start.png"))
+
+
+def test_every_figure_opens_at_the_url_the_run_summary_links(
+    server: str, browser, pipeline_run: dict
+) -> None:
+    """The pipeline-summary artifact links each figure at the explorer's http URL: each one
+    opens in a browser as a real image (saved under .state/screenshots for a look by eye)."""
+    import json
+    import urllib.request
+
+    run = pipeline_run["result"]["run_id"]
+    with urllib.request.urlopen(f"{server}/api/runs/{run}/figures") as answer:
+        names = json.load(answer)
+    assert len(names) == 5
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        browser.get(f"{server}/api/runs/{run}/figures/{name}")
+        width = browser.execute_script(
+            "const img = document.querySelector('img'); return img ? img.naturalWidth : 0;"
+        )
+        assert width > 300, f"{name} did not open as an image"
+        assert browser.save_screenshot(str(SCREENSHOTS / f"figure_{name}"))

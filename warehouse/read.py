@@ -15,16 +15,13 @@ from pathlib import Path
 import duckdb
 import numpy as np
 
+from reelgraph.conventions import NO_GENRES, RATING_MAX, RATING_MIN, RELEVANT_RATING
 from reelgraph.errors import ReelgraphError, first_line
-from reelgraph.metrics import RELEVANT_RATING
 from warehouse.connection import connect, fetch_one, sql_text
 
 
 class ReadError(ReelgraphError):
     pass
-
-
-NO_GENRES = "(no genres listed)"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -287,7 +284,9 @@ class Reader:
         seen_ids = np.array([m for m, _ in seen], dtype=np.int64)
         liked_ids = np.array([m for m, r in seen if r >= RELEVANT_RATING], dtype=np.int64)
         score = mat.y @ np.asarray(y_u, dtype=np.float32) + mat.c
-        rating = np.clip(mu + b_u + mat.b + mat.z @ np.asarray(z_u, dtype=np.float32), 0.5, 5.0)
+        rating = np.clip(
+            mu + b_u + mat.b + mat.z @ np.asarray(z_u, dtype=np.float32), RATING_MIN, RATING_MAX
+        )
         ok = np.ones(mat.movie_ids.size, dtype=bool)
         ok[mat.positions(seen_ids)] = False
         if q.genres:

@@ -25,7 +25,9 @@ from pydantic import BaseModel, Field
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from reelgraph.conventions import RATING_MAX, RATING_MIN
 from reelgraph.errors import ReelgraphError
+from reelgraph.run_layout import RunLayout
 from warehouse import WarehouseError
 from warehouse.connection import SharedReadConnection
 from warehouse.read import Reader, ReadError, RecommendQuery, parse_years
@@ -45,7 +47,7 @@ LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 class Rated(BaseModel):
     movie_id: int = Field(gt=0, lt=2**31)
-    rating: float = Field(ge=0.5, le=5.0, allow_inf_nan=False)
+    rating: float = Field(ge=RATING_MIN, le=RATING_MAX, allow_inf_nan=False)
 
 
 class ColdStart(BaseModel):
@@ -138,7 +140,7 @@ def create_app(
     def model_card(run_id: str) -> str:
         with reader() as r:
             run = r.resolve_run(run_or_default(run_id))
-        path = outputs / "runs" / run / "model_card.md"
+        path = RunLayout.of(outputs, run).model_card
         if not path.is_file():
             raise HTTPException(404, f"run {run} has no model card in {outputs}")
         return path.read_text()
@@ -148,7 +150,7 @@ def create_app(
     def figure_list(run_id: str) -> list[str]:
         with reader() as r:
             run = r.resolve_run(run_or_default(run_id))
-        folder = outputs / "runs" / run / "figures"
+        folder = RunLayout.of(outputs, run).figures
         return sorted(p.name for p in folder.glob("*.png")) if folder.is_dir() else []
 
     @app.get("/api/runs/{run_id}/figures/{name}")
@@ -158,7 +160,7 @@ def create_app(
             raise HTTPException(400, f"bad figure name {name!r}")
         with reader() as r:
             run = r.resolve_run(run_or_default(run_id))
-        path = outputs / "runs" / run / "figures" / name
+        path = RunLayout.of(outputs, run).figures / name
         if not path.is_file():
             raise HTTPException(404, f"run {run} has no figure {name}")
         return FileResponse(path, media_type="image/png")
@@ -245,7 +247,7 @@ def create_app(
             )
             with lock:
                 scorer = scorers.get(run_id) or _load_scorer(
-                    outputs / "runs" / run_id / "model.pt", params.get("graph_path")
+                    RunLayout.of(outputs, run_id).model, params.get("graph_path")
                 )
                 scorers[run_id] = scorer
             g = scorer.graph

@@ -1,0 +1,76 @@
+"""Where each file of a run lives, named once: `<outputs>/runs/<run_id>/` and `<outputs>/marts/`.
+
+Flows, tasks, publish, refresh and the explorer ask a RunLayout for a path instead of spelling
+folder and file names themselves. It imports nothing heavy (the GPU machine can use it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+RUNS = "runs"
+MARTS = "marts"
+
+
+@dataclasses.dataclass(frozen=True)
+class RunLayout:
+    dir: Path  # <outputs>/runs/<run_id>
+
+    @classmethod
+    def of(cls, outputs: str | os.PathLike[str], run_id: str) -> RunLayout:
+        return cls(Path(outputs) / RUNS / run_id)
+
+    @property
+    def run_id(self) -> str:
+        return self.dir.name
+
+    @property
+    def outputs(self) -> Path:
+        return self.dir.parent.parent
+
+    def sibling(self, run_id: str) -> RunLayout:
+        """Another run of the same outputs folder (a refresh's base run)."""
+        return RunLayout(self.dir.parent / run_id)
+
+    @property
+    def model(self) -> Path:
+        """The served model (refit on every rating, or the evaluated one)."""
+        return self.dir / "model.pt"
+
+    @property
+    def graph(self) -> Path:
+        return self.dir / "graph.pt"
+
+    @property
+    def model_card(self) -> Path:
+        return self.dir / "model_card.md"
+
+    @property
+    def comparison(self) -> Path:
+        return self.dir / "comparison.md"
+
+    @property
+    def metrics(self) -> Path:
+        return self.dir / "metrics.json"
+
+    @property
+    def embedding_quality(self) -> Path:
+        return self.dir / "embedding_quality.json"
+
+    @property
+    def figures(self) -> Path:
+        return self.dir / "figures"
+
+    def trained(self, name: str) -> Path:
+        """A model trained in this run: `model` (served) or `eval_model` (evaluated)."""
+        return self.dir / f"{name}.pt"
+
+    def history(self, name: str) -> Path:
+        return self.dir / f"{name}_history.json"
+
+
+def marts_dir(outputs: str | os.PathLike[str]) -> Path:
+    """The Hive-partitioned Parquet copy of the published marts (see reelgraph.hive_marts)."""
+    return Path(outputs) / MARTS
