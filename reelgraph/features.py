@@ -250,6 +250,48 @@ def _svd_frame(movie_ids: pl.Series, matrix, dim: int, seed: int) -> pl.DataFram
 # ---------------------------------------------------------------------------------- manifest
 
 
+# What each feature column is, as data: (name, or prefix ending in *, entity, source,
+# description). In a description, {x} is what follows the prefix ({X} capitalised); {shrinkage}
+# and {how} come from the run's settings; the CONTENT source is the table content came from.
+TRAIN_RATINGS, MOVIES, CONTENT = "staging.split_ratings (train)", "raw.movies", "content"
+COLUMN_DOCS = (
+    ("mean_rating_centered", "user", TRAIN_RATINGS,
+     "mean train rating minus the global train mean, in stars"),
+    ("log_count_z", "user", TRAIN_RATINGS, "log(1 + train ratings), standardised over train users"),
+    ("rating_var", "user", TRAIN_RATINGS,
+     "population variance of train ratings, stars^2 (0 for one rating)"),
+    ("hour_*", "user", TRAIN_RATINGS, "share of train ratings made in UTC hour {x}:00-{x}:59"),
+    ("dow_*", "user", TRAIN_RATINGS, "share of train ratings made on a {X} (UTC)"),
+    ("year_norm", "movie", MOVIES, "release year from the title, min-max scaled over known "
+     "years; median year when missing"),
+    ("year_missing", "movie", MOVIES, "1 when the title has no year (year_norm is then imputed)"),
+    ("log_popularity", "movie", TRAIN_RATINGS, "log(1 + train ratings) / its maximum over movies"),
+    ("mean_rating_shrunk", "movie", TRAIN_RATINGS, "mean train rating shrunk toward the global "
+     "mean with {shrinkage:g} pseudo-ratings, minus that mean"),
+    ("genre_*", "movie", MOVIES, "1 when the movie is listed under genre {x}"),
+    ("content_missing", "movie", CONTENT,
+     "1 when the movie has no content vector (content_* are then 0)"),
+    ("content_*", "movie", CONTENT, "{how}, direction {x}, standardised"),
+)  # fmt: skip
+CONTENT_TABLE = {"genome": "raw.genome_scores", "tags": "raw.tags", "none": "none"}
+CONTENT_HOW = {
+    "genome": "TruncatedSVD of genome relevance",
+    "tags": "TruncatedSVD of TF-IDF over tags",
+    "none": "no genome or tags: zero",
+}
+
+
+def _column_doc(column: str, entity: str, settings: dict) -> tuple[str, str]:
+    """(source, description) of one feature column, from COLUMN_DOCS."""
+    for name, of, source, text in COLUMN_DOCS:
+        prefix = name[:-1] if name.endswith("*") else None
+        if of == entity and (column == name or (prefix and column.startswith(prefix))):
+            x = column[len(prefix) :] if prefix else ""
+            source = settings["content_table"] if source == CONTENT else source
+            return source, text.format(x=x, X=x.capitalize(), **settings)
+    raise AssertionError(f"no documentation for {entity} feature column {column}")
+
+
 def feature_manifest(
     split_id: str,
     user_cols: list[str],
@@ -257,96 +299,18 @@ def feature_manifest(
     content_source: str,
     params: FeatureParams,
 ) -> pl.DataFrame:
-    rows: list[tuple[str, str, str, str]] = []
-    ratings = "staging.split_ratings (train)"
-    for c in user_cols[2:]:
-        if c == "mean_rating_centered":
-            rows.append(
-                (c, "user", ratings, "mean train rating minus the global train mean, in stars")
-            )
-        elif c == "log_count_z":
-            rows.append(
-                (c, "user", ratings, "log(1 + train ratings), standardised over train users")
-            )
-        elif c == "rating_var":
-            rows.append(
-                (
-                    c,
-                    "user",
-                    ratings,
-                    "population variance of train ratings, stars^2 (0 for one rating)",
-                )
-            )
-        elif c.startswith("hour_"):
-            rows.append(
-                (
-                    c,
-                    "user",
-                    ratings,
-                    f"share of train ratings made in UTC hour {c[5:]}:00-{c[5:]}:59",
-                )
-            )
-        elif c.startswith("dow_"):
-            rows.append(
-                (c, "user", ratings, f"share of train ratings made on a {c[4:].capitalize()} (UTC)")
-            )
-        else:
-            raise AssertionError(c)
-    content_from = {"genome": "raw.genome_scores", "tags": "raw.tags", "none": "none"}[
-        content_source
+    """One row per feature column (after the id and index columns): where it comes from and
+    what it means."""
+    settings = {
+        "shrinkage": params.shrinkage,
+        "how": CONTENT_HOW[content_source],
+        "content_table": CONTENT_TABLE[content_source],
+    }
+    rows = [
+        (c, entity, *_column_doc(c, entity, settings))
+        for entity, cols in (("user", user_cols), ("movie", movie_cols))
+        for c in cols[2:]
     ]
-    for c in movie_cols[2:]:
-        if c == "year_norm":
-            rows.append(
-                (
-                    c,
-                    "movie",
-                    "raw.movies",
-                    "release year from the title, min-max scaled over known years; median year when missing",
-                )
-            )
-        elif c == "year_missing":
-            rows.append(
-                (
-                    c,
-                    "movie",
-                    "raw.movies",
-                    "1 when the title has no year (year_norm is then imputed)",
-                )
-            )
-        elif c == "log_popularity":
-            rows.append((c, "movie", ratings, "log(1 + train ratings) / its maximum over movies"))
-        elif c == "mean_rating_shrunk":
-            rows.append(
-                (
-                    c,
-                    "movie",
-                    ratings,
-                    f"mean train rating shrunk toward the global mean with {params.shrinkage:g} pseudo-ratings, minus that mean",
-                )
-            )
-        elif c.startswith("genre_"):
-            rows.append(
-                (c, "movie", "raw.movies", f"1 when the movie is listed under genre {c[6:]}")
-            )
-        elif c.startswith("content_") and c != "content_missing":
-            how = {
-                "genome": "TruncatedSVD of genome relevance",
-                "tags": "TruncatedSVD of TF-IDF over tags",
-                "none": "no genome or tags: zero",
-            }[content_source]
-            rows.append((c, "movie", content_from, f"{how}, direction {c[8:]}, standardised"))
-        elif c == "content_missing":
-            rows.append(
-                (
-                    c,
-                    "movie",
-                    content_from,
-                    "1 when the movie has no content vector (content_* are then 0)",
-                )
-            )
-        else:
-            raise AssertionError(c)
     return pl.DataFrame(
         {
             "split_id": [split_id] * len(rows),

@@ -1,8 +1,9 @@
 """Typed, validated load of a MovieLens folder into the warehouse's raw layer.
 
 Each CSV is read as text (Polars, multi-threaded), every row is checked against the rules of its
-file, and refused rows go to `ops.ingest_rejects` with file, line and reason. All raw tables are
-replaced inside one DuckDB transaction: a failing ingest leaves the previous ones untouched.
+file (reelgraph.ingest_rules), and refused rows go to `ops.ingest_rejects` with file, line and
+reason. All raw tables are replaced inside one DuckDB transaction: a failing ingest leaves the
+previous ones untouched.
 """
 
 from __future__ import annotations
@@ -19,16 +20,13 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from reelgraph.conventions import VALID_RATINGS
 from reelgraph.datasets import DatasetManifest
 from reelgraph.errors import ReelgraphError, first_line
+from reelgraph.ingest_rules import Rules, number, rules_for
 from warehouse import connect, run_sql_file
 from warehouse.connection import fetch_one, transaction
 
 log = logging.getLogger(__name__)
-
-NOT_UTF8 = "\ufffd"  # what a byte that is not UTF-8 reads as
-MAX_TIMESTAMP = 4_102_444_800  # 2100-01-01: anything later is a unit mistake (ms, not s)
 
 
 class IngestError(ReelgraphError):
@@ -245,166 +243,6 @@ def _scan(
     )
 
 
-def _number(source: str, dtype: pl.DataType) -> pl.Expr:
-    """A text field as a number, spaces around it ignored (null when it is not one)."""
-    return pl.col(source).str.strip_chars().cast(dtype, strict=False)
-
-
-def _not_utf8(name: str) -> tuple[str, pl.Expr]:
-    return (f"{name} is not valid UTF-8", pl.col(name).str.contains(NOT_UTF8, literal=True))
-
-
-def _positive(name: str) -> pl.Expr:
-    return pl.col(name).is_null() | (pl.col(name) <= 0)
-
-
-def _unix_seconds(name: str) -> pl.Expr:
-    return pl.col(name).is_null() | (pl.col(name) < 0) | (pl.col(name) > MAX_TIMESTAMP)
-
-
-def _blank(name: str) -> pl.Expr:
-    return pl.col(name).is_null() | (pl.col(name).str.strip_chars() == "")
-
-
-@dataclasses.dataclass(frozen=True)
-class _Rules:
-    types: dict[str, pl.DataType]  # source column -> its type (the others are text)
-    columns: dict[str, pl.Expr]  # warehouse column -> expression over the source columns
-    checks: list[tuple[str, pl.Expr]]  # (reason, is_bad) in order: the first failing names the row
-    key: list[str]  # must be unique among valid rows; the first occurrence is kept
-
-
-def _rules(spec: FileSpec, known: dict[str, _Checked]) -> _Rules:
-    movies = known["movies.csv"].good["movie_id"] if "movies.csv" in known else None
-    unknown_movie = (
-        "movieId is not in movies.csv",
-        ~pl.col("movie_id").is_in(movies.implode()) if movies is not None else pl.lit(False),
-    )
-    not_id = "is not a positive integer"
-    i32, f64, i64 = pl.Int32(), pl.Float64(), pl.Int64()
-    if spec.file == "movies.csv":
-        return _Rules(
-            {"movieId": i32},
-            {
-                "movie_id": pl.col("movieId"),
-                "title": pl.col("title"),
-                "genres": pl.col("genres"),
-            },
-            [
-                (f"movieId {not_id}", _positive("movie_id")),
-                ("title is empty", _blank("title")),
-                ("genres is empty", _blank("genres")),
-                _not_utf8("title"),
-                _not_utf8("genres"),
-            ],
-            ["movie_id"],
-        )
-    if spec.file == "ratings.csv":
-        return _Rules(
-            {"userId": i32, "movieId": i32, "rating": f64, "timestamp": i64},
-            {
-                "user_id": pl.col("userId"),
-                "movie_id": pl.col("movieId"),
-                "rating": pl.col("rating"),
-                "ts": pl.col("timestamp"),
-            },
-            [
-                (f"userId {not_id}", _positive("user_id")),
-                (f"movieId {not_id}", _positive("movie_id")),
-                (
-                    "rating is not one of 0.5, 1.0, ..., 5.0",
-                    ~pl.col("rating").is_in(VALID_RATINGS).fill_null(False),
-                ),
-                ("timestamp is not a Unix time in seconds", _unix_seconds("ts")),
-                unknown_movie,
-            ],
-            ["user_id", "movie_id"],
-        )
-    if spec.file == "tags.csv":
-        return _Rules(
-            {"userId": i32, "movieId": i32, "timestamp": i64},
-            {
-                "user_id": pl.col("userId"),
-                "movie_id": pl.col("movieId"),
-                "tag": pl.col("tag"),
-                "ts": pl.col("timestamp"),
-            },
-            [
-                (f"userId {not_id}", _positive("user_id")),
-                (f"movieId {not_id}", _positive("movie_id")),
-                ("tag is empty", _blank("tag")),
-                _not_utf8("tag"),
-                ("timestamp is not a Unix time in seconds", _unix_seconds("ts")),
-                unknown_movie,
-            ],
-            [],  # a user may apply the same tag twice at different times, as MovieLens has
-        )
-    if spec.file == "links.csv":
-        # An empty tmdbId is allowed but a non-number is not, and imdbId keeps its zeros.
-        tmdb = pl.col("tmdbId").str.strip_chars()
-        return _Rules(
-            {},
-            {
-                "movie_id": _number("movieId", i32),
-                "imdb_id": pl.col("imdbId").str.strip_chars(),
-                "tmdb_id": _number("tmdbId", i32),
-            },
-            [
-                (f"movieId {not_id}", _positive("movie_id")),
-                (
-                    "imdbId is not a number",
-                    ~pl.col("imdb_id").str.contains(r"^\d+$").fill_null(False),
-                ),
-                (
-                    "tmdbId is neither empty nor a positive integer",
-                    tmdb.is_not_null() & (tmdb != "") & _positive("tmdb_id"),
-                ),
-                unknown_movie,
-            ],
-            ["movie_id"],
-        )
-    if spec.file == "genome-tags.csv":
-        return _Rules(
-            {"tagId": i32},
-            {"tag_id": pl.col("tagId"), "tag": pl.col("tag")},
-            [
-                (f"tagId {not_id}", _positive("tag_id")),
-                ("tag is empty", _blank("tag")),
-                _not_utf8("tag"),
-            ],
-            ["tag_id"],
-        )
-    if spec.file == "genome-scores.csv":
-        tags = (
-            known["genome-tags.csv"].good["tag_id"]
-            if "genome-tags.csv" in known
-            else pl.Series([], dtype=pl.Int32)
-        )
-        return _Rules(
-            {"movieId": i32, "tagId": i32, "relevance": f64},
-            {
-                "movie_id": pl.col("movieId"),
-                "tag_id": pl.col("tagId"),
-                "relevance": pl.col("relevance"),
-            },
-            [
-                (f"movieId {not_id}", _positive("movie_id")),
-                (f"tagId {not_id}", _positive("tag_id")),
-                (
-                    "relevance is not a number in [0, 1]",
-                    pl.col("relevance").is_null()
-                    | pl.col("relevance").is_nan()
-                    | (pl.col("relevance") < 0)
-                    | (pl.col("relevance") > 1),
-                ),
-                unknown_movie,
-                ("tagId is not in genome-tags.csv", ~pl.col("tag_id").is_in(tags.implode())),
-            ],
-            ["movie_id", "tag_id"],
-        )
-    raise AssertionError(spec.file)
-
-
 def _key_expr(key: list[str]) -> pl.Expr:
     # Two int32 ids pack into one int64: hashing it is far cheaper than hashing a struct.
     if len(key) == 2:
@@ -419,7 +257,7 @@ def _check_file(spec: FileSpec, path: Path, known: dict[str, _Checked]) -> _Chec
     and '4.0 ' alike (the reader only takes the first), and rows with too many fields refused
     one by one instead of failing the file."""
     _check_header(spec, path)
-    rules = _rules(spec, known)
+    rules = rules_for(spec.file, {f: c.good for f, c in known.items()})
     layout: _Layout | None = None
     try:
         df = _checked_frame(path, spec, rules, parsed_by_reader=True).collect()
@@ -460,7 +298,7 @@ def _check_file(spec: FileSpec, path: Path, known: dict[str, _Checked]) -> _Chec
 def _checked_frame(
     path: Path,
     spec: FileSpec,
-    rules: _Rules,
+    rules: Rules,
     parsed_by_reader: bool,
     ragged: list[int] | None = None,
 ) -> pl.LazyFrame:
@@ -476,7 +314,7 @@ def _checked_frame(
         frame = _scan(path, spec.header, rules.types, ragged=ragged is not None)
     else:
         frame = _scan(path, spec.header, None, ragged=ragged is not None).with_columns(
-            _number(c, t).alias(c) for c, t in rules.types.items()
+            number(c, t).alias(c) for c, t in rules.types.items()
         )
     frame = (
         frame.with_columns(**rules.columns)
