@@ -13,7 +13,7 @@ from flows.features_flow import features_flow
 from flows.ingest_flow import ingest_flow
 from flows.publish_flow import publish_flow
 from flows.train_flow import train_flow
-from reelgraph import figures, preflight, run_config, runs, settings
+from reelgraph import preflight, run_config, run_summary, runs, settings
 from reelgraph.run_layout import RunLayout
 
 
@@ -183,12 +183,12 @@ def _pipeline(
         device=device,
     )
     create_markdown_artifact(
-        figures.pipeline_summary(
+        run_summary.pipeline_summary(
             run_id,
             dataset,
-            "GraphSAGE refit on every rating" if refit else "the evaluated GraphSAGE (no refit)",
+            run_summary.lists_source(refit),
             timings,
-            Path(published["run_dir"], "comparison.md").read_text(),
+            RunLayout(Path(published["run_dir"])).comparison.read_text(),
             published["figures"],
         ),
         key="pipeline-summary",

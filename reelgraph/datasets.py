@@ -136,10 +136,7 @@ def acquire(
         origin = str(src)
     else:
         if release is None:
-            raise DatasetError(
-                f"unknown dataset {dataset!r}: known releases are {', '.join(CATALOGUE)}; "
-                f"for your own export in the MovieLens layout pass --source DIR_OR_ZIP"
-            )
+            raise DatasetError(unknown_release(dataset))
         release = dataclasses.replace(release, url=release_url(dataset))
         zip_path = download_release(release, cache, opener=opener)
         folder = _find_csv_folder(extract_zip(zip_path, cache / "extracted" / release.name))
@@ -260,15 +257,13 @@ def _offline_hint(url: str, reason: object) -> str:
     )
 
 
-def _unreachable(exc: BaseException) -> bool:
+def _raise_if_offline(url: str, exc: BaseException, why: object = None) -> None:
+    """No DNS answer, connection refused, no route: said at once (retrying will not help)."""
     reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-    return isinstance(reason, socket.gaierror | ConnectionRefusedError) or getattr(
+    if isinstance(reason, socket.gaierror | ConnectionRefusedError) or getattr(
         reason, "errno", None
-    ) in (errno.ENETUNREACH, errno.EHOSTUNREACH)
-
-
-def _reason(exc: BaseException) -> object:
-    return exc.reason if isinstance(exc, urllib.error.URLError) else exc
+    ) in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+        raise OfflineError(_offline_hint(url, why or reason)) from exc
 
 
 def check_reachable(url: str, timeout_s: float = 5.0) -> None:
@@ -277,10 +272,17 @@ def check_reachable(url: str, timeout_s: float = 5.0) -> None:
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
         socket.create_connection((parts.hostname, port), timeout=timeout_s).close()
+    except TimeoutError as exc:
+        raise OfflineError(_offline_hint(url, f"{parts.hostname}: no answer")) from exc
     except OSError as exc:
-        if _unreachable(exc) or isinstance(exc, TimeoutError):
-            why = "no answer" if isinstance(exc, TimeoutError) else exc.strerror or exc
-            raise OfflineError(_offline_hint(url, f"{parts.hostname}: {why}")) from exc
+        _raise_if_offline(url, exc, f"{parts.hostname}: {exc.strerror or exc}")
+
+
+def unknown_release(dataset: str) -> str:
+    return (
+        f"unknown dataset {dataset!r}: known releases are {', '.join(CATALOGUE)}; "
+        f"for your own export in the MovieLens layout pass --source DIR_OR_ZIP"
+    )
 
 
 def release_url(dataset: str) -> str | None:
@@ -300,8 +302,7 @@ def _fetch_text(url: str, open_url: Callable[..., object], retries: int, backoff
             with open_url(urllib.request.Request(url), timeout=30) as resp:  # type: ignore[attr-defined]
                 return resp.read().decode("utf-8", "replace")
         except (urllib.error.URLError, OSError) as exc:
-            if _unreachable(exc):
-                raise OfflineError(_offline_hint(url, _reason(exc))) from exc
+            _raise_if_offline(url, exc)
             last = exc
             time.sleep(backoff_s * 2**attempt if attempt + 1 < retries else 0)
     raise DownloadError(_offline_hint(url, last))
@@ -331,8 +332,7 @@ def _download_with_resume(
                 return
             last = exc
         except (urllib.error.URLError, OSError) as exc:
-            if _unreachable(exc):
-                raise OfflineError(_offline_hint(url, _reason(exc))) from exc
+            _raise_if_offline(url, exc)
             last = exc
         log.warning("download of %s failed (%s); retry %d/%d", url, last, attempt + 1, retries)
         time.sleep(backoff_s * 2**attempt if attempt + 1 < retries else 0)

@@ -10,7 +10,9 @@ stays the embedded default and the one place that says which run is the latest (
 
 from __future__ import annotations
 
+import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -23,19 +25,38 @@ def partition(marts_root: Path, table: str, run_id: str) -> Path:
     return marts_root / table / f"run_id={run_id}"
 
 
-def export_run(con: duckdb.DuckDBPyConnection, marts_root: Path, run_id: str) -> None:
-    """Write the run's rows of every mart table as its partition (replacing an older copy)."""
+def export_run(
+    con: duckdb.DuckDBPyConnection, marts_root: Path, run_id: str, prepared: dict[str, Path]
+) -> None:
+    """Give the run a partition in every mart table (replacing an older copy). `prepared`: the
+    Parquet files whose rows the publish just loaded into marts.<table>; they are hard-linked,
+    not written again (copied only across file systems). Metrics come from the warehouse,
+    where the evaluate stage wrote them."""
     import pyarrow.parquet as pq
 
-    for table in TABLES:
-        folder = partition(marts_root, table, run_id)
-        folder.mkdir(parents=True, exist_ok=True)
-        rows = con.sql(
-            f"SELECT * EXCLUDE (run_id) FROM marts.{table} WHERE run_id = ?", params=[run_id]
-        ).to_arrow_table()
-        tmp = folder / f".{PART}.tmp"  # a dot name: readers' *.parquet globs skip it
-        pq.write_table(rows, tmp)
-        tmp.replace(folder / PART)
+    for table, path in prepared.items():
+        _put(partition(marts_root, table, run_id), lambda tmp, path=path: _link(path, tmp))
+    rows = con.sql(
+        "SELECT * EXCLUDE (run_id) FROM marts.metrics WHERE run_id = ?", params=[run_id]
+    ).to_arrow_table()
+    _put(partition(marts_root, "metrics", run_id), lambda tmp: pq.write_table(rows, tmp))
+
+
+def _put(folder: Path, write: Callable[[Path], None]) -> None:
+    """Write the partition's file under a dot name (readers' *.parquet globs skip it), then
+    rename it into place: readers never see half a file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".{PART}.tmp"
+    tmp.unlink(missing_ok=True)  # left by a publish killed mid-export
+    write(tmp)
+    tmp.replace(folder / PART)
+
+
+def _link(source: Path, dest: Path) -> None:
+    try:
+        os.link(source, dest)
+    except OSError:
+        shutil.copyfile(source, dest)
 
 
 def drop_runs(marts_root: Path, run_ids: list[str]) -> None:

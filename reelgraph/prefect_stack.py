@@ -57,12 +57,12 @@ class Stack:
         return self.home / "stack" / f"{name}.log"
 
     def env(self, root: Path) -> dict[str, str]:
+        """The Prefect commands' environment (telemetry is off by then: the command line ran
+        settings.configure_prefect_environment)."""
         return {
             **os.environ,
             "PREFECT_HOME": str(self.home),
             "PREFECT_API_URL": self.api_url,
-            "DO_NOT_TRACK": "1",
-            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PWD": str(root),  # prefect.yaml's pull step resolves {{ $PWD }} when deploying
         }
 

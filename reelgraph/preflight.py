@@ -177,10 +177,7 @@ def download_reachable(dataset: str, source: str | None, cache_dir: str | None =
     cache = settings.cache_dir(cache_dir)
     url = datasets.release_url(dataset)
     if url is None:
-        raise ParameterError(
-            f"unknown dataset {dataset!r}: known releases are {', '.join(datasets.CATALOGUE)}; "
-            f"for your own export in the MovieLens layout pass --source DIR_OR_ZIP"
-        )
+        raise ParameterError(datasets.unknown_release(dataset))
     try:
         datasets.check_reachable(url)
     except datasets.OfflineError as exc:

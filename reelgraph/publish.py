@@ -257,7 +257,8 @@ def commit_run(
             strays = _unpublished(con, outputs_root, Path(warehouse))
             if _before_commit is not None:
                 _before_commit(con)  # a test hook: fail (or be killed) inside the transaction
-        hive_marts.export_run(con, marts_root, record.run_id)  # only once it is published
+        prepared_files = {table: run_dir / name for table, name in MART_FILES.items()}
+        hive_marts.export_run(con, marts_root, record.run_id, prepared_files)  # now published
     finally:
         con.close()
     hive_marts.drop_runs(marts_root, pruned + strays)

@@ -14,6 +14,11 @@ RUNS = "runs"
 MARTS = "marts"
 
 
+def _file(name: str) -> property:
+    """A path inside the run's folder, read as an attribute."""
+    return property(lambda layout: layout.dir / name, doc=f"<run folder>/{name}")
+
+
 @dataclasses.dataclass(frozen=True)
 class RunLayout:
     dir: Path  # <outputs>/runs/<run_id>
@@ -23,10 +28,6 @@ class RunLayout:
         return cls(Path(outputs) / RUNS / run_id)
 
     @property
-    def run_id(self) -> str:
-        return self.dir.name
-
-    @property
     def outputs(self) -> Path:
         return self.dir.parent.parent
 
@@ -34,34 +35,13 @@ class RunLayout:
         """Another run of the same outputs folder (a refresh's base run)."""
         return RunLayout(self.dir.parent / run_id)
 
-    @property
-    def model(self) -> Path:
-        """The served model (refit on every rating, or the evaluated one)."""
-        return self.dir / "model.pt"
-
-    @property
-    def graph(self) -> Path:
-        return self.dir / "graph.pt"
-
-    @property
-    def model_card(self) -> Path:
-        return self.dir / "model_card.md"
-
-    @property
-    def comparison(self) -> Path:
-        return self.dir / "comparison.md"
-
-    @property
-    def metrics(self) -> Path:
-        return self.dir / "metrics.json"
-
-    @property
-    def embedding_quality(self) -> Path:
-        return self.dir / "embedding_quality.json"
-
-    @property
-    def figures(self) -> Path:
-        return self.dir / "figures"
+    model = _file("model.pt")  # the served model (refit on every rating, or the evaluated one)
+    graph = _file("graph.pt")
+    model_card = _file("model_card.md")
+    comparison = _file("comparison.md")
+    metrics = _file("metrics.json")
+    embedding_quality = _file("embedding_quality.json")
+    figures = _file("figures")
 
     def trained(self, name: str) -> Path:
         """A model trained in this run: `model` (served) or `eval_model` (evaluated)."""

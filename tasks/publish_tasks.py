@@ -10,7 +10,7 @@ import polars as pl
 from prefect import get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
 
-from reelgraph import figures, publish
+from reelgraph import figures, publish, run_summary
 from reelgraph.evaluate import genre_agreement_report
 from reelgraph.graph import RatingGraph
 from reelgraph.publish import unit_rows
@@ -137,9 +137,7 @@ def _summary_artifacts(
         f"[{p.name}]({p.resolve().as_uri()})"
         for p in (recs_file, out.metrics, out.model, out.model_card)
     )
-    lists_from = (
-        "GraphSAGE refit on every rating" if served else "the evaluated GraphSAGE (no refit)"
-    )
+    lists_from = run_summary.lists_source(served is not None)
     create_markdown_artifact(
         f"# reelgraph run {run_id}\n\nDataset `{dataset}`, split `{split_id}`. "
         f"Test metrics: the model trained on the train part; published lists: {lists_from}.\n\n"

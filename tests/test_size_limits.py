@@ -18,7 +18,6 @@ KNOWN_MODULES = {
     "reelgraph/baselines.py": 558,
     "reelgraph/cli.py": 644,
     "reelgraph/datasets.py": 464,
-    "reelgraph/figures.py": 424,
     "reelgraph/graph.py": 416,
     "reelgraph/ingest.py": 461,
     "reelgraph/model.py": 666,
