@@ -20,8 +20,10 @@ from _quality import ML_SMALL, WORK, dataset_graph, settings, table
 
 from reelgraph.baselines import GraphSAGEAdapter
 from reelgraph.evaluate import evaluate
+from reelgraph.model_io import default_model_config, load_model
 from reelgraph.scoring import Scorer
-from reelgraph.train import TrainConfig, default_model_config, load_model, train
+from reelgraph.train import train
+from reelgraph.train_config import TrainConfig
 from reelgraph.tuning import without_test
 
 

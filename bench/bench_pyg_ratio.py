@@ -44,10 +44,12 @@ print({{'users': n, 'train_edges': edges['train'].shape[1]}})
             f"ours, hidden {args.hidden}",
             f"""
 from reelgraph.graph import RatingGraph
-from reelgraph.train import TrainConfig, default_model_config, train
+from reelgraph.model_io import default_model_config
+from reelgraph.train import train
+from reelgraph.train_config import TrainConfig
 g = RatingGraph.load({SUB!r})
 import time, torch
-from reelgraph.graph import BipartiteAdjacency
+from reelgraph.sparse import BipartiteAdjacency
 from reelgraph.model import GraphSAGERecommender, message_graph
 cfg = default_model_config(g, hidden={args.hidden})
 model = GraphSAGERecommender(cfg)

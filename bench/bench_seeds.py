@@ -21,8 +21,10 @@ from _quality import ML_SMALL, WORK, dataset_graph, settings, table
 
 from reelgraph.baselines import GraphSAGEAdapter, build_baseline
 from reelgraph.evaluate import evaluate
+from reelgraph.model_io import default_model_config, load_model
 from reelgraph.scoring import Scorer
-from reelgraph.train import TrainConfig, default_model_config, load_model, train
+from reelgraph.train import train
+from reelgraph.train_config import TrainConfig
 
 METRICS = (("rmse", None), ("ndcg", 20), ("recall", 20), ("precision", 10), ("coverage", 20))
 LEARNED = ("mf", "ease", "lightgcn", "bpr_mf", "ials")

@@ -25,7 +25,9 @@ GRAPH = "bench/results/work/graph-25m.pt"
 TRAIN = """
 import torch
 from reelgraph.graph import RatingGraph
-from reelgraph.train import TrainConfig, default_model_config, train
+from reelgraph.model_io import default_model_config
+from reelgraph.train import train
+from reelgraph.train_config import TrainConfig
 g = RatingGraph.load({graph!r})
 cfg = TrainConfig(device='cpu', checkpoint_every={checkpoint_every}, {overrides})
 r = train(g, {out!r}, cfg, default_model_config(g, hidden={hidden}), resume=False)

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
 
 from prefect import flow, runtime
 from prefect.artifacts import create_markdown_artifact
@@ -13,263 +13,220 @@ from flows.features_flow import features_flow
 from flows.ingest_flow import ingest_flow
 from flows.publish_flow import publish_flow
 from flows.train_flow import train_flow
-from reelgraph import preflight, run_config, run_summary, runs, settings
+from reelgraph import preflight, run_config, run_spec, run_summary, runs, settings
 from reelgraph.run_layout import RunLayout
+from reelgraph.run_spec import RunSpec
 
 
-@flow(name="pipeline")
-def pipeline_flow(
-    dataset: str = "ml-latest-small",
-    source: str | None = None,
-    warehouse: str | None = None,
-    outputs: str | None = None,
-    split: Literal["random", "temporal", "user_subgraph"] = "random",
-    val_fraction: float = 0.1,
-    test_fraction: float = 0.1,
-    n_users: int | None = None,
-    seed: int = 0,
-    config: str | None = None,
-    epochs: int | None = None,
-    lr: float | None = None,
-    hidden: int | None = None,
-    embed_dim: int | None = None,
-    dropout: float | None = None,
-    id_embeddings: bool | None = None,
-    model_params: dict | None = None,
-    train_params: dict | None = None,
-    refit: bool = True,
-    device: str = "auto",
-    k: int = 20,
-    baselines: list[str] | None = None,
-    retention: int = 5,
-    force: bool = False,
-) -> dict:
+def _pipeline_flow(**fields: object) -> dict:
     """The whole job, top to bottom: acquire -> ingest -> split -> features -> train ->
     evaluate -> refit on every rating -> publish -> figures. Every stage is also a flow.
 
-    Settings: the code's defaults, then the config file (`config`, else the dataset's tuned
-    default, see reelgraph.run_config), then the named parameters that are set, then
-    model_params / train_params (any ModelConfig / TrainConfig field)."""
+    The parameters are the fields of reelgraph.run_spec.RunSpec. GraphSAGE's settings: the
+    code's defaults, then the config file (`config`, else the dataset's tuned default, see
+    reelgraph.run_config), then the `model` / `train` settings the run sets."""
+    spec = run_spec.parse(fields)
     run_id = runs.new_run_id()
     started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    params = {name: value for name, value in locals().items() if name not in ("run_id", "started")}
-    chosen, model_settings, train_settings = check_pipeline(**params)
+    chosen, model_settings, train_settings = check_pipeline(spec)
+    run_dir = RunLayout.of(settings.outputs_dir(spec.outputs), run_id).dir
+    with runs.in_progress(run_dir, settings.warehouse_path(spec.warehouse)):
+        stages = _Stages(spec, run_id)
+        return stages.run(started, chosen, model_settings, train_settings)
 
-    run_dir = RunLayout.of(settings.outputs_dir(outputs), run_id).dir
-    with runs.in_progress(run_dir, settings.warehouse_path(warehouse)):
-        return _pipeline(run_id, started, params, chosen, model_settings, train_settings)
+
+pipeline_flow = flow(name="pipeline")(run_spec.with_spec_parameters(_pipeline_flow))
 
 
-def _pipeline(
-    run_id: str,
-    started: dt.datetime,
-    params: dict,
-    chosen: run_config.RunConfig,
-    model_settings: dict,
-    train_settings: dict,
-) -> dict:
-    """The stages of pipeline_flow, in order, while its run folder is marked as working."""
-    p = params
-    dataset, source, warehouse, outputs = p["dataset"], p["source"], p["warehouse"], p["outputs"]
-    split, seed, n_users, force = p["split"], p["seed"], p["n_users"], p["force"]
-    val_fraction, test_fraction, k, device = (
-        p["val_fraction"],
-        p["test_fraction"],
-        p["k"],
-        p["device"],
-    )
-    baselines, refit, retention = p["baselines"], p["refit"], p["retention"]
-    timings: dict[str, float] = {}
+class _Stages:
+    """The stages of one pipeline run, in order, each timed."""
 
-    def timed(stage: str, fn, **kw):  # noqa: ANN001, ANN202
+    def __init__(self, spec: RunSpec, run_id: str) -> None:
+        self.spec, self.run_id = spec, run_id
+        self.timings: dict[str, float] = {}
+
+    def timed(self, stage: str, fn: Callable[..., dict], **kw: object) -> dict:
         t = time.perf_counter()
         out = fn(**kw)
-        timings[stage] = round(time.perf_counter() - t, 2)
+        self.timings[stage] = round(time.perf_counter() - t, 2)
         return out
 
-    ingested = timed(
-        "ingest", ingest_flow, dataset=dataset, source=source, warehouse=warehouse, force=force
-    )
-    split_settings = {"protocol": split, "seed": seed, "n_users": n_users, "force": force}
-    feats = timed(
-        "split+features",
-        features_flow,
-        warehouse=warehouse,
-        val_fraction=val_fraction,
-        test_fraction=test_fraction,
-        **split_settings,
-    )
-    trained = timed(
-        "train",
-        train_flow,
-        split_id=feats["split"]["split_id"],
-        warehouse=warehouse,
-        outputs=outputs,
-        run_id=run_id,
-        model_params=model_settings,
-        train_params=train_settings,
-        name="eval_model",
-    )
-    evaluated = timed(
-        "evaluate",
-        evaluate_flow,
-        run_id=run_id,
-        graph_path=trained["graph_path"],
-        model_path=trained["model_path"],
-        warehouse=warehouse,
-        outputs=outputs,
-        k_values=sorted({10, k}),
-        models=baselines,
-        baseline_params=chosen.baselines,
-        device=device,
-        seed=seed,
-    )
-    served = trained
-    if refit:
-        # The lists people see come from the same settings and epoch counts, refit on every
-        # rating (validation and test too): the evaluated model never saw those.
-        everything = timed(
-            "refit split+features",
+    def split_and_features(self, stage: str, val: float, test: float) -> dict:
+        spec = self.spec
+        shrinkage = spec.features.shrinkage
+        return self.timed(
+            stage,
             features_flow,
-            warehouse=warehouse,
-            val_fraction=0.0,
-            test_fraction=0.0,
-            **split_settings,
+            warehouse=spec.warehouse,
+            protocol=spec.split,
+            val_fraction=val,
+            test_fraction=test,
+            seed=spec.seed,
+            n_users=spec.n_users,
+            force=spec.force,
+            **({} if shrinkage is None else {"shrinkage": shrinkage}),
         )
-        served = timed(
-            "refit",
+
+    def train(self, stage: str, split_id: str, model: dict, train: dict, **kw: object) -> dict:
+        return self.timed(
+            stage,
             train_flow,
-            split_id=everything["split"]["split_id"],
-            warehouse=warehouse,
-            outputs=outputs,
-            run_id=run_id,
-            model_params=model_settings,
-            train_params=train_settings,
-            fixed_epochs=[trained["best_epoch"], trained["best_rank_epoch"]],
-            name="model",
+            split_id=split_id,
+            warehouse=self.spec.warehouse,
+            outputs=self.spec.outputs,
+            run_id=self.run_id,
+            model_params=model,
+            train_params=train,
+            **kw,
         )
-    record = {
-        "run_id": run_id,
-        "dataset": dataset,
-        "data_checksum": ingested["data_checksum"],
-        "split_id": served["split_id"],
-        "params": {
-            **params,
-            "graph_path": served["graph_path"],
-            "eval_split_id": trained["split_id"],
+
+    def run(
+        self,
+        started: dt.datetime,
+        chosen: run_config.RunConfig,
+        model_settings: dict,
+        train_settings: dict,
+    ) -> dict:
+        spec, run_id = self.spec, self.run_id
+        ingested = self.timed(
+            "ingest",
+            ingest_flow,
+            dataset=spec.dataset,
+            source=spec.source,
+            warehouse=spec.warehouse,
+            force=spec.force,
+        )
+        feats = self.split_and_features("split+features", spec.val_fraction, spec.test_fraction)
+        split_id = feats["split"]["split_id"]
+        trained = self.train("train", split_id, model_settings, train_settings, name="eval_model")
+        evaluated = self.timed(
+            "evaluate",
+            evaluate_flow,
+            run_id=run_id,
+            graph_path=trained["graph_path"],
+            model_path=trained["model_path"],
+            warehouse=spec.warehouse,
+            outputs=spec.outputs,
+            k_values=sorted({10, spec.k}),
+            models=spec.baselines,
+            baseline_params=chosen.baselines,
+            device=spec.device,
+            seed=spec.seed,
+        )
+        served = trained
+        if spec.refit:
+            # The lists people see come from the same settings and epoch counts, refit on every
+            # rating (validation and test too): the evaluated model never saw those.
+            everything = self.split_and_features("refit split+features", 0.0, 0.0)
+            served = self.train(
+                "refit",
+                everything["split"]["split_id"],
+                model_settings,
+                train_settings,
+                fixed_epochs=[trained["best_epoch"], trained["best_rank_epoch"]],
+                name="model",
+            )
+        record = self.record(
+            ingested, trained, served, started, chosen, model_settings, train_settings
+        )
+        published = self.timed(
+            "publish+figures",
+            publish_flow,
+            record=record,
+            graph_path=served["graph_path"],
+            model_path=served["model_path"],
+            split=feats["split"],
+            train=trained,
+            served=served if spec.refit else None,
+            warehouse=spec.warehouse,
+            outputs=spec.outputs,
+            k=spec.k,
+            retention=spec.retention,
+            device=spec.device,
+        )
+        self.summarise(published)
+        return {
+            "run_id": run_id,
+            "ingest": ingested,
+            **feats,
+            "train": trained,
+            "evaluate": evaluated,
+            "refit": served if spec.refit else None,
+            "publish": published,
+            "timings": self.timings,
             "config_file": chosen.path,
-            "model_settings": model_settings,
-            "train_settings": train_settings,
-        },
-        "seed": seed,
-        "device": trained["device"],
-        "timings": timings,
-        "started_at": started.isoformat(),
-        "flow_run_id": str(runtime.flow_run.id or ""),
-    }
-    published = timed(
-        "publish+figures",
-        publish_flow,
-        record=record,
-        graph_path=served["graph_path"],
-        model_path=served["model_path"],
-        split=feats["split"],
-        train=trained,
-        served=served if refit else None,
-        warehouse=warehouse,
-        outputs=outputs,
-        k=k,
-        retention=retention,
-        device=device,
-    )
-    create_markdown_artifact(
-        run_summary.pipeline_summary(
-            run_id,
-            dataset,
-            run_summary.lists_source(refit),
-            timings,
-            RunLayout(Path(published["run_dir"])).comparison.read_text(),
-            published["figures"],
-        ),
-        key="pipeline-summary",
-        description=f"run {run_id}",
-    )
-    return {
-        "run_id": run_id,
-        "ingest": ingested,
-        **feats,
-        "train": trained,
-        "evaluate": evaluated,
-        "refit": served if refit else None,
-        "publish": published,
-        "timings": timings,
-        "config_file": chosen.path,
-    }
+        }
+
+    def record(
+        self,
+        ingested: dict,
+        trained: dict,
+        served: dict,
+        started: dt.datetime,
+        chosen: run_config.RunConfig,
+        model_settings: dict,
+        train_settings: dict,
+    ) -> dict:
+        """The run's row of ops.runs: the spec whole, what it resolved to, and its files."""
+        return {
+            "run_id": self.run_id,
+            "dataset": self.spec.dataset,
+            "data_checksum": ingested["data_checksum"],
+            "split_id": served["split_id"],
+            "spec": self.spec.model_dump(mode="json"),
+            "params": {
+                "eval_split_id": trained["split_id"],
+                "config_file": chosen.path,
+                "model_settings": model_settings,
+                "train_settings": train_settings,
+            },
+            "graph_path": served["graph_path"],
+            "model_path": served["model_path"],
+            "seed": self.spec.seed,
+            "device": trained["device"],
+            "timings": self.timings,
+            "started_at": started.isoformat(),
+            "flow_run_id": str(runtime.flow_run.id or ""),
+        }
+
+    def summarise(self, published: dict) -> None:
+        create_markdown_artifact(
+            run_summary.pipeline_summary(
+                self.run_id,
+                self.spec.dataset,
+                run_summary.lists_source(self.spec.refit),
+                self.timings,
+                RunLayout(Path(published["run_dir"])).comparison.read_text(),
+                published["figures"],
+            ),
+            key="pipeline-summary",
+            description=f"run {self.run_id}",
+        )
 
 
-def check_pipeline(
-    *,
-    dataset: str,
-    source: str | None,
-    warehouse: str | None,
-    outputs: str | None,
-    split: str,
-    val_fraction: float,
-    test_fraction: float,
-    n_users: int | None,
-    seed: int,
-    config: str | None,
-    epochs: int | None,
-    lr: float | None,
-    hidden: int | None,
-    embed_dim: int | None,
-    dropout: float | None,
-    id_embeddings: bool | None,
-    model_params: dict | None,
-    train_params: dict | None,
-    device: str,
-    k: int,
-    baselines: list[str] | None,
-    retention: int,
-    **_: object,
-) -> tuple[run_config.RunConfig, dict, dict]:
+def check_pipeline(spec: RunSpec) -> tuple[run_config.RunConfig, dict, dict]:
     """Every parameter of a pipeline run checked before any work starts (the command line
     calls this before Prefect starts; the flow again for deployments); returns the resolved
     config and GraphSAGE's model and training settings."""
     preflight.run_inputs(
-        dataset=dataset,
-        source=source,
-        warehouse=warehouse,
-        outputs=outputs,
-        split=split,
-        seed=seed,
-        n_users=n_users,
-        val_fraction=val_fraction,
-        test_fraction=test_fraction,
+        dataset=spec.dataset,
+        source=spec.source,
+        warehouse=spec.warehouse,
+        outputs=spec.outputs,
+        split=spec.split,
+        seed=spec.seed,
+        n_users=spec.n_users,
+        val_fraction=spec.val_fraction,
+        test_fraction=spec.test_fraction,
     )
-    preflight.at_least("--k", k, 1)
-    if k > 1000:
-        raise preflight.ParameterError(f"--k must be at most 1000, got {k}")
-    preflight.at_least("--epochs", epochs, 1)
-    preflight.at_least("--hidden", hidden, 1)
-    preflight.at_least("retention", retention, 1)
-    preflight.names("--baselines", baselines, settings.DEFAULT_BASELINES)
-    preflight.device(device)
-    chosen = run_config.resolve(dataset, config, settings.outputs_dir(outputs))
-    model, train = run_config.graphsage_settings(
-        chosen,
-        {
-            "hidden": hidden,
-            "embed_dim": embed_dim,
-            "dropout": dropout,
-            "id_embeddings": id_embeddings,
-        },
-        {"epochs": epochs, "lr": lr},
-        model_params,
-        train_params,
-        device,
-        seed,
-    )
+    preflight.at_least("--k", spec.k, 1)
+    if spec.k > 1000:
+        raise preflight.ParameterError(f"--k must be at most 1000, got {spec.k}")
+    preflight.at_least("retention", spec.retention, 1)
+    preflight.names("--baselines", spec.baselines, settings.DEFAULT_BASELINES)
+    preflight.device(spec.device)
+    chosen = run_config.resolve(spec.dataset, spec.config, settings.outputs_dir(spec.outputs))
+    model, train = run_config.graphsage_settings(chosen, spec)
     preflight.model_settings(model, train)
-    preflight.download_reachable(dataset, source)
+    preflight.download_reachable(spec.dataset, spec.source)
     return chosen, model, train

@@ -11,12 +11,9 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from reelgraph import preflight, settings
-from reelgraph.errors import ReelgraphError
-
-
-class CliError(Exception):
-    """A user mistake: printed as one line with a hint, exit code 1."""
+from reelgraph import preflight, run_spec, settings
+from reelgraph.cli_read import add_read_commands, warehouse_flag
+from reelgraph.errors import CliError, ReelgraphError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -77,16 +74,6 @@ def _print_ingest(result: dict, as_json: bool) -> None:
         print(f"  optional files absent: {', '.join(result['missing_files'])}")
 
 
-def _baseline_list(text: str) -> list[str]:
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    unknown = [n for n in names if n not in settings.DEFAULT_BASELINES]
-    if unknown:
-        raise argparse.ArgumentTypeError(
-            f"unknown baseline(s) {', '.join(unknown)}; known: {', '.join(settings.DEFAULT_BASELINES)}"
-        )
-    return names
-
-
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -110,25 +97,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     settings.quiet_prefect_notices()
 
-    params = dict(
-        dataset=args.dataset,
-        source=args.source,
-        warehouse=args.warehouse,
-        outputs=args.outputs,
-        split=args.split,
-        n_users=args.n_users,
-        seed=args.seed,
-        config=args.config,
-        epochs=args.epochs,
-        hidden=args.hidden,
-        refit=args.refit,
-        device=args.device,
-        k=args.k,
-        baselines=args.baselines,
-        force=args.force,
-    )
-    check_pipeline(**{**_defaults(pipeline_flow), **params})  # before any work starts
-    result = pipeline_flow(**params)
+    spec = run_spec.from_args(args)
+    check_pipeline(spec)  # before any work starts
+    result = pipeline_flow(**spec.model_dump())
     if args.json:
         print(json.dumps(result, indent=2, default=str))
         return 0
@@ -209,190 +180,6 @@ def _defaults(flow) -> dict:  # noqa: ANN001 - a Prefect flow
     }
 
 
-def _reader(args: argparse.Namespace):  # noqa: ANN202
-    from warehouse.read import Reader
-
-    return Reader(settings.warehouse_path(args.warehouse))
-
-
-def _emit(rows: list[dict], as_json: bool, columns: list[str] | None = None) -> None:
-    if as_json:
-        print(json.dumps(rows, indent=2, default=str))
-        return
-    if not rows:
-        print("(no rows)")
-        return
-    print(format_table(rows, columns))
-
-
-def format_table(rows: list[dict], columns: list[str] | None = None) -> str:
-    """A plain aligned text table: numbers right-aligned, floats to 3 decimals."""
-    cols = columns or list(rows[0])
-
-    def cell(v: object) -> str:
-        if v is None:
-            return ""
-        if isinstance(v, float):
-            return f"{v:.3f}"
-        return str(v)
-
-    cells = [[cell(r.get(c)) for c in cols] for r in rows]
-    widths = [min(max(len(c), *(len(row[i]) for row in cells)), 60) for i, c in enumerate(cols)]
-    numeric = [
-        all(isinstance(r.get(c), int | float) or r.get(c) is None for r in rows) for c in cols
-    ]
-
-    def fmt(values: list[str]) -> str:
-        out = []
-        for v, w, num in zip(values, widths, numeric, strict=True):
-            v = v if len(v) <= w else v[: w - 1] + "…"
-            out.append(v.rjust(w) if num else v.ljust(w))
-        return "  ".join(out).rstrip()
-
-    return "\n".join([fmt(cols), fmt(["-" * w for w in widths]), *(fmt(r) for r in cells)])
-
-
-def _cmd_recommend(args: argparse.Namespace) -> int:
-    from warehouse.read import RecommendQuery, parse_years
-
-    year_from, year_to = parse_years(args.years)
-    genres = tuple(g.strip() for g in args.genres.split(",") if g.strip()) if args.genres else ()
-    q = RecommendQuery(
-        user_id=args.user,
-        genres=genres,
-        year_from=year_from,
-        year_to=year_to,
-        min_score=args.min_score,
-        k=args.k,
-        least=args.least,
-        run_id=args.run,
-    )
-    with _reader(args) as r:
-        rows = r.recommend(q)
-    if not args.json and not rows:
-        print(
-            "no movie matches these filters; widen --genres/--years or lower --min-score",
-            file=sys.stderr,
-        )
-        return 0
-    _emit(
-        rows,
-        args.json,
-        [
-            "rank",
-            "movie_id",
-            "title",
-            "year",
-            "genres",
-            "score",
-            "predicted_rating",
-            "because_title",
-        ],
-    )
-    return 0
-
-
-def _cmd_runs(args: argparse.Namespace) -> int:
-    with _reader(args) as r:
-        rows = r.runs()
-    _emit(
-        rows,
-        args.json,
-        None
-        if args.json
-        else [
-            "run_id",
-            "dataset",
-            "status",
-            "latest",
-            "device",
-            "test_rmse",
-            "test_recall_at_20",
-            "finished_at",
-        ],
-    )
-    return 0
-
-
-def _cmd_metrics(args: argparse.Namespace) -> int:
-    with _reader(args) as r:
-        rows = r.metrics(args.run)
-    if args.json:
-        _emit(rows, True)
-        return 0
-    # One row per model, one column per metric@k: the comparison people read.
-    table: dict[str, dict] = {}
-    for row in rows:
-        if row["split"] != "test":
-            continue
-        name = f"{row['metric']}@{row['k']}" if row["k"] is not None else row["metric"]
-        table.setdefault(row["model"], {"model": row["model"]})[name] = row["value"]
-    print(f"run {rows[0]['run_id'] if rows else args.run}: test split")
-    _emit(
-        list(table.values()),
-        False,
-        [
-            "model",
-            "rmse",
-            "mae",
-            "recall@20",
-            "ndcg@20",
-            "precision@10",
-            "map@20",
-            "hit_rate@20",
-            "coverage@20",
-            "novelty@20",
-        ],
-    )
-    return 0
-
-
-def _cmd_similar(args: argparse.Namespace) -> int:
-    with _reader(args) as r:
-        rows = r.similar(args.movie, args.k, args.run)
-        seed = r.movie(args.movie)
-    if not args.json and seed:
-        print(f"movies closest to {seed['title']} ({seed['genres']}) in embedding space:")
-    _emit(rows, args.json, ["movie_id", "title", "year", "genres", "similarity"])
-    return 0
-
-
-def _cmd_sql(args: argparse.Namespace) -> int:
-    with _reader(args) as r:
-        cols, rows = r.sql(args.query, args.limit)
-    _emit([dict(zip(cols, row, strict=True)) for row in rows], args.json, cols or None)
-    return 0
-
-
-def _cmd_explore(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from reelgraph.explorer.app import LOCAL_HOSTS, create_app
-
-    wh = settings.warehouse_path(args.warehouse)
-    if not wh.exists():
-        raise CliError(f"no warehouse at {wh}; run `reelgraph run` first or pass --warehouse")
-    preflight.at_least("--port", args.port, 1)
-    preflight.at_least("--max-body-kb", args.max_body_kb, 1)
-    preflight.at_least("--max-coldstart-ratings", args.max_coldstart_ratings, 1)
-    hosts = [*LOCAL_HOSTS, *(args.allowed_host or [])]
-    if args.host not in LOCAL_HOSTS:
-        print(f"warning: serving on {args.host}, reachable from other machines", file=sys.stderr)
-        if args.host not in ("0.0.0.0", "::"):
-            hosts.append(args.host)
-    app = create_app(
-        wh,
-        settings.outputs_dir(args.outputs),
-        args.run,
-        allowed_hosts=hosts,
-        max_body_bytes=args.max_body_kb * 1024,
-        max_coldstart_ratings=args.max_coldstart_ratings,
-    )
-    print(f"reelgraph explorer on http://{args.host}:{args.port}/ (Ctrl-C stops it)")
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
-    return 0
-
-
 def _cmd_server(args: argparse.Namespace) -> int:
     from reelgraph import prefect_stack
 
@@ -409,6 +196,34 @@ def _cmd_server(args: argparse.Namespace) -> int:
     else:
         return 0 if prefect_stack.status(stack) else 1
     return 0
+
+
+def _add_tune_command(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "tune", help="choose GraphSAGE's and the baselines' settings on the validation split"
+    )
+    p.add_argument("--dataset", default="ml-latest-small")
+    p.add_argument(
+        "--source", help=f"local folder or zip instead of downloading (or ${settings.SOURCE_ENV})"
+    )
+    warehouse_flag(p)
+    p.add_argument(
+        "--outputs",
+        help=f"outputs folder (default {settings.DEFAULT_OUTPUTS} or ${settings.OUTPUTS_ENV})",
+    )
+    p.add_argument("--split", choices=["random", "temporal", "user_subgraph"], default="random")
+    p.add_argument("--n-users", type=int, help="users to sample for --split user_subgraph")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--trials", type=_positive_int, default=20, help="trials per model (default 20)")
+    p.add_argument(
+        "--models",
+        type=_tunable_list,
+        help="comma-separated models to tune (default all: graphsage,ease,lightgcn,bpr_mf,ials)",
+    )
+    p.add_argument("--out", help="config file to write (default outputs/tuned/<dataset>.json)")
+    p.add_argument("--force", action="store_true", help="redo ingest and features even if cached")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_tune)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -430,10 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--source", help=f"local folder or zip instead of downloading (or ${settings.SOURCE_ENV})"
     )
-    p.add_argument(
-        "--warehouse",
-        help=f"DuckDB file (default {settings.DEFAULT_WAREHOUSE} or ${settings.WAREHOUSE_ENV})",
-    )
+    warehouse_flag(p)
     p.add_argument(
         "--max-reject-fraction",
         type=float,
@@ -446,124 +258,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=_cmd_ingest)
 
-    p = sub.add_parser("run", help="run the whole pipeline (acquire, ingest, ...)")
-    p.add_argument("--dataset", default="ml-latest-small")
-    p.add_argument(
-        "--source", help=f"local folder or zip instead of downloading (or ${settings.SOURCE_ENV})"
+    p = sub.add_parser(
+        "run",
+        help="run the whole pipeline (acquire, ingest, ...)",
+        description="Every flag is a field of the run spec (reelgraph/run_spec.py): the same "
+        "fields are pipeline_flow's parameters and the weekly-pipeline deployment's.",
     )
-    p.add_argument(
-        "--warehouse",
-        help=f"DuckDB file (default {settings.DEFAULT_WAREHOUSE} or ${settings.WAREHOUSE_ENV})",
-    )
-    p.add_argument("--split", choices=["random", "temporal", "user_subgraph"], default="random")
-    p.add_argument("--n-users", type=int, help="users to sample for --split user_subgraph")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument(
-        "--epochs",
-        type=int,
-        help="most training epochs (default 500; early stopping may end sooner)",
-    )
-    p.add_argument("--hidden", type=int, help="hidden size of the rating encoder (default 64)")
-    p.add_argument(
-        "--config",
-        help="settings file written by `reelgraph tune` (default: the dataset's last tuning, "
-        "else the one shipped for it, else the code's defaults)",
-    )
-    p.add_argument(
-        "--refit",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="publish lists from the model refit on every rating with the chosen settings "
-        "(default); --no-refit publishes the evaluated model's",
-    )
-    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
-    p.add_argument("--k", type=int, default=20, help="length of the recommendation lists")
-    p.add_argument(
-        "--baselines",
-        type=_baseline_list,
-        help=f"comma-separated baselines to compare (default all: {','.join(settings.DEFAULT_BASELINES)}; "
-        "lightgcn is slow beyond a few million ratings on CPU)",
-    )
-    p.add_argument(
-        "--outputs",
-        help=f"outputs folder (default {settings.DEFAULT_OUTPUTS} or ${settings.OUTPUTS_ENV})",
-    )
-    p.add_argument("--force", action="store_true", help="redo ingest and features even if cached")
+    run_spec.add_arguments(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_run)
 
-    p = sub.add_parser(
-        "tune", help="choose GraphSAGE's and the baselines' settings on the validation split"
-    )
-    p.add_argument("--dataset", default="ml-latest-small")
-    p.add_argument(
-        "--source", help=f"local folder or zip instead of downloading (or ${settings.SOURCE_ENV})"
-    )
-    p.add_argument(
-        "--warehouse",
-        help=f"DuckDB file (default {settings.DEFAULT_WAREHOUSE} or ${settings.WAREHOUSE_ENV})",
-    )
-    p.add_argument(
-        "--outputs",
-        help=f"outputs folder (default {settings.DEFAULT_OUTPUTS} or ${settings.OUTPUTS_ENV})",
-    )
-    p.add_argument("--split", choices=["random", "temporal", "user_subgraph"], default="random")
-    p.add_argument("--n-users", type=int, help="users to sample for --split user_subgraph")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--trials", type=_positive_int, default=20, help="trials per model (default 20)")
-    p.add_argument(
-        "--models",
-        type=_tunable_list,
-        help="comma-separated models to tune (default all: graphsage,ease,lightgcn,bpr_mf,ials)",
-    )
-    p.add_argument("--out", help="config file to write (default outputs/tuned/<dataset>.json)")
-    p.add_argument("--force", action="store_true", help="redo ingest and features even if cached")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=_cmd_tune)
+    _add_tune_command(sub)
 
-    def reader_parser(name: str, help_text: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text)
-        p.add_argument(
-            "--warehouse",
-            help=f"DuckDB file (default {settings.DEFAULT_WAREHOUSE} or ${settings.WAREHOUSE_ENV})",
-        )
-        p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-        return p
-
-    p = reader_parser("recommend", "top-K (or least relevant) movies for a user, with filters")
-    p.add_argument("--user", type=int, required=True, help="MovieLens user id")
-    p.add_argument(
-        "--genres",
-        help="comma-separated; a movie qualifies if it has any of them, e.g. Comedy,Drama",
-    )
-    p.add_argument(
-        "--years", help="release years FROM:TO, e.g. 1990:2010 (either side may be empty)"
-    )
-    p.add_argument(
-        "--min-score", type=float, help="only movies whose ranking score is at least this"
-    )
-    p.add_argument("--k", type=int, default=10)
-    p.add_argument("--least", action="store_true", help="the least relevant movies instead")
-    p.add_argument("--run", help="a published run id (default: the latest)")
-    p.set_defaults(func=_cmd_recommend)
-
-    p = reader_parser("runs", "published runs, newest first")
-    p.set_defaults(func=_cmd_runs)
-
-    p = reader_parser("metrics", "every model's test metrics of a run")
-    p.add_argument("--run", help="a published run id (default: the latest)")
-    p.set_defaults(func=_cmd_metrics)
-
-    p = reader_parser("similar", "movies closest to a movie in the model's embedding space")
-    p.add_argument("--movie", type=int, required=True, help="MovieLens movie id")
-    p.add_argument("--k", type=int, default=10)
-    p.add_argument("--run", help="a published run id (default: the latest)")
-    p.set_defaults(func=_cmd_similar)
-
-    p = reader_parser("sql", "run a read-only SQL query on the warehouse")
-    p.add_argument("query")
-    p.add_argument("--limit", type=int, default=1000, help="print at most this many rows")
-    p.set_defaults(func=_cmd_sql)
+    add_read_commands(sub)
 
     p = sub.add_parser(
         "server",
@@ -576,34 +283,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-worker", action="store_true", help="up: do not start a worker")
     p.set_defaults(func=_cmd_server)
 
-    p = sub.add_parser("explore", help="serve the web explorer (read-only)")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8765)
-    p.add_argument(
-        "--warehouse",
-        help=f"DuckDB file (default {settings.DEFAULT_WAREHOUSE} or ${settings.WAREHOUSE_ENV})",
-    )
-    p.add_argument(
-        "--outputs",
-        help=f"outputs folder with the runs' figures (default {settings.DEFAULT_OUTPUTS})",
-    )
-    p.add_argument("--run", help="the run shown by default (default: the latest)")
-    p.add_argument(
-        "--allowed-host",
-        action="append",
-        help="a Host header to answer besides localhost's (repeat it; the name people type "
-        "when serving on 0.0.0.0); others get 400, which stops DNS-rebinding pages",
-    )
-    p.add_argument(
-        "--max-body-kb", type=int, default=64, help="largest request body accepted (default 64)"
-    )
-    p.add_argument(
-        "--max-coldstart-ratings",
-        type=int,
-        default=1000,
-        help="most ratings in one cold-start request (default 1000)",
-    )
-    p.set_defaults(func=_cmd_explore)
     return parser
 
 

@@ -9,9 +9,9 @@ from reelgraph import baselines
 from reelgraph.conventions import RELEVANT_RATING
 from reelgraph.evaluate import EvalResult, evaluate
 from reelgraph.graph import RatingGraph
+from reelgraph.model_io import load_model, select_device
 from reelgraph.scoring import Scorer
 from reelgraph.settings import DEFAULT_BASELINES
-from reelgraph.train import load_model, select_device
 
 log = logging.getLogger(__name__)
 

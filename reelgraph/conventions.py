@@ -14,3 +14,8 @@ VALID_RATINGS = tuple(RATING_MIN + i * RATING_STEP for i in range(10))
 RELEVANT_RATING = 4.0
 
 NO_GENRES = "(no genres listed)"  # what movies.csv says for a movie without genres
+
+# The files of a MovieLens release: those every dataset needs, and those read when present.
+REQUIRED_FILES = ("ratings.csv", "movies.csv")
+OPTIONAL_FILES = ("tags.csv", "links.csv", "genome-scores.csv", "genome-tags.csv")
+ALL_FILES = REQUIRED_FILES + OPTIONAL_FILES

@@ -26,7 +26,7 @@ import math
 
 import torch
 
-RANK_LOSSES = ("softmax", "bpr")
+from reelgraph.train_config import RANK_LOSSES
 
 
 @dataclasses.dataclass

@@ -26,3 +26,8 @@ def rating_metrics(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
         "mae": float(np.mean(np.abs(err))),
         "mse_scaled": mse / (RATING_MAX - RATING_MIN) ** 2,
     }
+
+
+def fmt_metric(value: float | None) -> str:
+    """A figure in a log line: four decimals, or '-' when it was not computed."""
+    return "-" if value is None else f"{value:.4f}"

@@ -123,20 +123,27 @@ def names(flag: str, given: Iterable[str] | None, known: Iterable[str]) -> None:
 
 
 def model_settings(model: dict, train: dict) -> None:
-    """Every GraphSAGE setting (from the CLI, a config file or model_params/train_params) as the
-    model would take it: a bad one (hidden 0, epochs 0, dropout 1.5, a misspelt name) is refused
-    before the ingest instead of during training."""
-    from reelgraph.model import ModelConfig
-    from reelgraph.train import TrainConfig
+    """Every GraphSAGE setting (from the CLI, a config file or the run spec) as the model would
+    take it: a bad one (hidden 0, epochs 0, dropout 1.5, a misspelt name) is refused before the
+    ingest instead of during training, naming its flag and its run-spec field."""
+    import dataclasses
 
-    for what, build in (
+    from reelgraph.model_config import ModelConfig
+    from reelgraph.train_config import TrainConfig
+
+    for group, build in (
         ("model", lambda: ModelConfig(n_users=1, n_movies=1, user_in=1, movie_in=1, **model)),
-        ("training", lambda: TrainConfig(**train)),
+        ("train", lambda: TrainConfig(**train)),
     ):
         try:
             build()
         except (TypeError, ValueError) as exc:
-            raise ParameterError(f"GraphSAGE {what} setting: {exc}") from exc
+            message = str(exc)
+            cls = ModelConfig if group == "model" else TrainConfig
+            name = message.split(" ", 1)[0]
+            if name in {f.name for f in dataclasses.fields(cls)}:  # "hidden must be ..."
+                message = f"--{name.replace('_', '-')} ({group}.{name}){message[len(name) :]}"
+            raise ParameterError(f"GraphSAGE {group} setting {message}") from exc
 
 
 def ingest_inputs(

@@ -21,9 +21,8 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pyarrow as pa
-import torch
 
-from reelgraph import hive_marts, runs
+from reelgraph import decoder, hive_marts, runs
 from reelgraph.conventions import RELEVANT_RATING
 from reelgraph.graph import RatingGraph, UserItems
 from reelgraph.run_layout import RunLayout, marts_dir
@@ -58,6 +57,10 @@ class RunRecord:
     timings: dict[str, float]
     started_at: dt.datetime
     flow_run_id: str | None = None
+    spec: dict | None = None  # the run spec whole (None: a refresh)
+    graph_path: str | None = None
+    model_path: str | None = None
+    refresh_of: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,7 +77,7 @@ def recommendation_frames(scorer: Scorer, k: int) -> tuple[pa.Table, pa.Table]:
     """Top-K and least-relevant K per user with scores, predicted ratings and explanations."""
     g = scorer.graph
     # Explanations live in the ranking space, the one the list comes from (and `similar`).
-    y = unit_rows(scorer.enc.y_movie)
+    y = ranking_unit_rows(scorer)
     every = [g.part(p) for p in g.edges]
     u, m, r = (np.concatenate([e[i].numpy() for e in every]) for i in range(3))
     liked = UserItems.from_edges(u[r >= LIKED], m[r >= LIKED], g.n_users)
@@ -113,22 +116,26 @@ def recommendation_frames(scorer: Scorer, k: int) -> tuple[pa.Table, pa.Table]:
     return out[0], out[1]
 
 
-def unit_rows(vectors: torch.Tensor) -> np.ndarray:
-    """Rows at unit length (cosine similarity is then a dot product)."""
-    return torch.nn.functional.normalize(vectors.float(), dim=1).cpu().numpy()
-
-
 def explanations(
     users: np.ndarray, movies: np.ndarray, liked: UserItems, unit: np.ndarray
 ) -> np.ndarray:
-    """(b, k) for each listed movie the user's highly rated movie most similar to it (cosine
-    of unit vectors), -1 when the user rated nothing highly."""
-    because = np.full(movies.shape, -1, dtype=np.int64)
-    for row, user in enumerate(users):
-        mine = liked.of(user)
-        if mine.size:
-            because[row] = mine[np.argmax(unit[movies[row]] @ unit[mine].T, axis=1)]
-    return because
+    """(b, k) for each listed movie the user's highly rated movie most similar to it
+    (reelgraph.decoder.explanations), -1 when the user rated nothing highly."""
+    return (
+        np.stack(
+            [
+                decoder.explanations(movies[row], liked.of(user), unit)
+                for row, user in enumerate(users)
+            ]
+        )
+        if len(users)
+        else np.empty(movies.shape, dtype=np.int64)
+    )
+
+
+def ranking_unit_rows(scorer: Scorer) -> np.ndarray:
+    """The movies' ranking vectors at unit length, as the explanations and `similar` read them."""
+    return decoder.unit_rows(scorer.enc.y_movie.float().cpu().numpy())
 
 
 def _lists(vectors: np.ndarray) -> pa.ListArray:
@@ -307,23 +314,30 @@ def _unpublished(con: duckdb.DuckDBPyConnection, outputs_root: Path, warehouse: 
 
 def _register_run(con: duckdb.DuckDBPyConnection, rec: RunRecord) -> None:
     con.execute("DELETE FROM ops.runs WHERE run_id = ?", [rec.run_id])
+    row = {
+        "run_id": rec.run_id,
+        "flow_run_id": rec.flow_run_id,
+        "dataset": rec.dataset,
+        "data_checksum": rec.data_checksum,
+        "split_id": rec.split_id,
+        "params": json.dumps(rec.params, default=str),
+        "seed": rec.seed,
+        "code_version": code_version(),
+        "package_versions": json.dumps(package_versions()),
+        "device": rec.device,
+        "timings": json.dumps(rec.timings),
+        "started_at": rec.started_at,
+        "finished_at": dt.datetime.now(dt.UTC).replace(tzinfo=None),
+        "status": "published",
+        "spec": None if rec.spec is None else json.dumps(rec.spec),
+        "graph_path": rec.graph_path,
+        "model_path": rec.model_path,
+        "refresh_of": rec.refresh_of,
+    }
+    # By name: a warehouse made before the later columns has them in another order.
     con.execute(
-        "INSERT INTO ops.runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'published')",
-        [
-            rec.run_id,
-            rec.flow_run_id,
-            rec.dataset,
-            rec.data_checksum,
-            rec.split_id,
-            json.dumps(rec.params, default=str),
-            rec.seed,
-            code_version(),
-            json.dumps(package_versions()),
-            rec.device,
-            json.dumps(rec.timings),
-            rec.started_at,
-            dt.datetime.now(dt.UTC).replace(tzinfo=None),
-        ],
+        f"INSERT INTO ops.runs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+        list(row.values()),
     )
 
 

@@ -20,8 +20,12 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reelgraph.errors import ReelgraphError
+
+if TYPE_CHECKING:
+    from reelgraph.run_spec import RunSpec
 
 PACKAGE_CONFIGS = Path(__file__).resolve().parent / "configs"
 
@@ -87,7 +91,7 @@ def check(config: RunConfig) -> None:
     """Every key names a setting that exists (the dataclasses are imported lazily: torch)."""
     from reelgraph.baselines import BASELINES
     from reelgraph.model import ModelConfig
-    from reelgraph.train import TrainConfig
+    from reelgraph.train_config import TrainConfig
 
     where = config.path or "the config"
     derived = {"n_users", "n_movies", "user_in", "movie_in", "global_mean"}
@@ -133,28 +137,9 @@ def resolve(dataset: str, explicit: str | Path | None, outputs: str | Path) -> R
     return load(path) if path is not None else RunConfig()
 
 
-def graphsage_settings(
-    chosen: RunConfig,
-    named_model: dict,
-    named_train: dict,
-    model_params: dict | None,
-    train_params: dict | None,
-    device: str,
-    seed: int,
-) -> tuple[dict, dict]:
+def graphsage_settings(chosen: RunConfig, spec: RunSpec) -> tuple[dict, dict]:
     """GraphSAGE's (model, training) settings of a run, in order of precedence: the code's
-    defaults < the config file < the named parameters that are set < model_params /
-    train_params (any ModelConfig / TrainConfig field)."""
-    model = {
-        **chosen.model,
-        **{k: v for k, v in named_model.items() if v is not None},
-        **(model_params or {}),
-    }
-    train = {
-        **chosen.train,
-        **{k: v for k, v in named_train.items() if v is not None},
-        **(train_params or {}),
-        "device": device,
-        "seed": seed,
-    }
+    defaults < the config file < the settings the run spec sets."""
+    model = {**chosen.model, **spec.set_model()}
+    train = {**chosen.train, **spec.set_train(), "device": spec.device, "seed": spec.seed}
     return model, train

@@ -21,7 +21,7 @@ import dataclasses
 
 import torch
 
-from reelgraph.graph import BipartiteAdjacency
+from reelgraph.sparse import BipartiteAdjacency
 
 
 @dataclasses.dataclass(frozen=True)

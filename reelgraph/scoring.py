@@ -13,11 +13,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from reelgraph import decoder
 from reelgraph.errors import ReelgraphError
 from reelgraph.evaluate import top_k_of
-from reelgraph.graph import BipartiteAdjacency, ColumnBlocks, RatingGraph, Relations, UserItems
+from reelgraph.graph import RatingGraph, UserItems
 from reelgraph.model import Encoded, GraphSAGERecommender, MessageGraph, message_graph
-from reelgraph.train import load_model, select_device
+from reelgraph.model_io import load_model, select_device
+from reelgraph.sparse import BipartiteAdjacency, ColumnBlocks, Relations
 
 
 class ScoringError(ReelgraphError):
@@ -163,14 +165,10 @@ class Scorer:
         z, b, y = self.model.encode_new_users(
             torch.as_tensor(x, device=self.device), graph, self.enc
         )
-        ratings = (
-            z @ self.enc.z_movie.T
-            + self.enc.b_movie[None, :]
-            + b[:, None]
-            + self.model.cfg.global_mean
-        )
+        enc = self.enc
+        ratings = decoder.rating_scores(z, b, enc.z_movie, enc.b_movie, self.model.cfg.global_mean)
         rank = (
-            y @ self.enc.y_movie.T + self.enc.c_movie[None, :]
+            decoder.ranking_scores(y, enc.y_movie, enc.c_movie)
             if self.model.cfg.rank_head
             else ratings
         )

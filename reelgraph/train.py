@@ -25,197 +25,38 @@ for a model refit on every rating with the settings and epoch counts chosen on v
 
 Determinism: every random draw of epoch e comes from seeds derived from (seed, e), so a run
 resumed from a checkpoint after epoch e repeats the uninterrupted run exactly on CPU.
-
-Imports only torch / torch_geometric / numpy.
+Also: train_config, train_steps, selection, checkpoints, model_io. Imports torch/PyG/numpy only.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import math
-import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
-from reelgraph.conventions import RELEVANT_RATING
-from reelgraph.errors import ReelgraphError
+from reelgraph.checkpoints import CHECKPOINT, Checkpoints
+from reelgraph.errors import TrainingError
 from reelgraph.evaluate import ValidationProbe
-from reelgraph.graph import BipartiteAdjacency, RatingGraph
-from reelgraph.losses import RANK_LOSSES, NegativeSampler, RankingBatch, RankingObjective
-from reelgraph.metrics import rating_metrics
-from reelgraph.model import GraphSAGERecommender, MessageGraph, ModelConfig, message_graph
-from reelgraph.sampling import Block, NeighbourIndex
+from reelgraph.graph import RatingGraph
+from reelgraph.losses import NegativeSampler, RankingBatch, RankingObjective
+from reelgraph.memory import keep_freed_memory
+from reelgraph.metrics import fmt_metric
+from reelgraph.model import GraphSAGERecommender, ModelConfig, message_graph
+from reelgraph.model_io import default_model_config, save_model, select_device
+from reelgraph.sampling import NeighbourIndex
+from reelgraph.selection import TrainState
+from reelgraph.sparse import BipartiteAdjacency
+from reelgraph.train_config import TrainConfig, TrainResult
+from reelgraph.train_steps import RatingView, Step, batches, part_metrics, rating_metrics_of
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT = "checkpoint.pt"
 MODEL = "model.pt"
-MODEL_FORMAT = 2  # model files of format 1 (one shared encoder) cannot be loaded
-
-
-class TrainingError(ReelgraphError):
-    pass
-
-
-@dataclasses.dataclass
-class TrainConfig:
-    epochs: int = 300  # at most; each output stops earlier when validation stops improving
-    # Wall-clock budget of a validated training (None: none): when it is spent, each output
-    # keeps its best epoch so far and the result says the budget ended it. It bounds a run on
-    # large data on a small machine (synthetic 25m on 2 cores: the rating output still improves
-    # slowly after 15 minutes); ml-latest-small trains in a few minutes, far inside it.
-    max_minutes: float | None = 15.0
-    # Share of train edges passing messages in each epoch; the rest are supervised. At 1.0 every
-    # edge does both (as LightGCN trains): on ml-latest-small validation that was better for
-    # both outputs (NDCG@20 0.2013 vs 0.1771 at 0.75; RMSE 0.8430 vs 0.8488).
-    message_fraction: float = 1.0
-    train_rating: bool = True  # False: only the ranking output trains (tuning the list)
-    # The rating encoder.
-    lr: float = 0.005
-    weight_decay: float = 0.05
-    rating_batch_size: int = 8192  # supervision edges per step ...
-    rating_max_steps: int = 64  # ... and at most this many steps per epoch
-    patience: int = 20  # epochs without a better validation RMSE before the rating output stops
-    # The ranking encoder.
-    rank_loss: str = "softmax"  # softmax | bpr (see reelgraph.losses)
-    rank_lr: float = 0.003
-    rank_weight_decay: float = 0.0
-    rank_batch_size: int = 1024  # positive supervision edges per step ...
-    rank_max_steps: int = 64  # ... and at most this many steps per epoch
-    rank_negatives: int = 2048  # softmax: uniform negatives per step; bpr: draws per positive
-    rank_in_batch: bool = True  # softmax: the batch's other positives are negatives too
-    rank_threshold: float = 3.5  # supervision edges rated at least this are positives
-    rank_patience: int = 15  # epochs without a better validation NDCG@K before it stops
-    rank_select_k: int = 20  # the ranking output is selected on validation NDCG at this K ...
-    rank_select_users: int = 4096  # ... over at most this many validation users (a fixed sample)
-    relevance_threshold: float = RELEVANT_RATING  # ... validation ratings >= this are relevant
-    # A graph with more train edges than this trains on sampled neighbourhoods: (layer 1,
-    # layer 2) neighbours per node (see reelgraph.sampling); smaller ones on the full graph.
-    sample_above: int = 2_000_000
-    fanouts: tuple[int, int] = (15, 10)
-    min_delta: float = 1e-4
-    eval_every: int = 1
-    checkpoint_every: int = 10
-    log_every: int = 10
-    seed: int = 0
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    amp: bool = True  # bf16 autocast for the dense layers on CUDA (sparse products stay fp32)
-
-    def __post_init__(self) -> None:
-        if self.rank_loss not in RANK_LOSSES:
-            raise ValueError(f"rank_loss must be one of {RANK_LOSSES}, got {self.rank_loss!r}")
-        if not 0.0 < self.message_fraction <= 1.0:
-            raise ValueError(f"message_fraction must be in (0, 1], got {self.message_fraction}")
-        self.fanouts = tuple(int(f) for f in self.fanouts)  # type: ignore[assignment]
-        if len(self.fanouts) != 2 or min(self.fanouts) < 1:
-            raise ValueError(f"fanouts must be two positive numbers, got {self.fanouts}")
-        for name in (
-            "epochs",
-            "rating_batch_size",
-            "rating_max_steps",
-            "rank_batch_size",
-            "rank_max_steps",
-            "rank_negatives",
-        ):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("lr", "rank_lr"):
-            if not getattr(self, name) > 0.0:
-                raise ValueError(f"{name} must be above 0, got {getattr(self, name)}")
-        if not 0 <= self.seed < 2**32:
-            raise ValueError(f"seed must be between 0 and {2**32 - 1}, got {self.seed}")
-
-
-@dataclasses.dataclass
-class TrainResult:
-    model_path: str
-    best_epoch: int  # of the rating output (best validation RMSE; the last epoch in a refit)
-    # Of the ranking output (best validation NDCG@K); None when there is no ranking encoder.
-    best_rank_epoch: int | None
-    epochs_run: int
-    stopped_early: bool
-    resumed_from_epoch: int | None
-    history: list[dict]
-    metrics: dict[str, dict[str, float]]  # part -> {rmse, mae, mse_scaled}
-    seconds: float
-    seconds_per_epoch: float  # of this run's epochs, validation included
-    device: str
-    eval_seconds: float = 0.0  # of `seconds`, the part spent on validation (RMSE and NDCG@K)
-    best_val_ndcg: float | None = None  # the ranking output's validation NDCG@K
-    # Seconds from the start until each output's best epoch ended (validation included).
-    seconds_to_best: dict[str, float] = dataclasses.field(default_factory=dict)
-    stopped_by_budget: bool = False  # TrainConfig.max_minutes ended it, not patience
-
-
-@contextlib.contextmanager
-def keep_freed_memory() -> Iterator[bool]:
-    """While training, ask glibc to keep freed memory for reuse instead of unmapping it.
-
-    Every step allocates the same few large tensors (millions of edges x hidden). By default
-    glibc serves each from a fresh mmap and unmaps it on free, so every step pays first-touch
-    page faults again; on the 25m graph in a VM that was a third of the epoch. The setting is
-    process-wide, so it is undone (and the kept memory given back) when training ends: in the
-    pipeline process, evaluation and publishing run next, and with the setting left on the
-    25m pipeline was OOM-killed at 24 GB while publishing. Yields whether it applied (glibc only)."""
-    import ctypes
-    import ctypes.util
-
-    name = ctypes.util.find_library("c")
-    libc = None
-    if name is not None:
-        try:
-            libc = ctypes.CDLL(name)
-            libc.mallopt, libc.malloc_trim  # noqa: B018 - both must exist (glibc)
-        except (OSError, AttributeError):
-            libc = None
-    m_trim_threshold, m_mmap_max = -1, -4
-    applied = (
-        libc is not None
-        and bool(libc.mallopt(m_mmap_max, 0))
-        and bool(libc.mallopt(m_trim_threshold, 2**30 * 64))
-    )
-    try:
-        yield applied
-    finally:
-        if libc is not None:
-            libc.mallopt(m_mmap_max, 65536)  # glibc's defaults
-            libc.mallopt(m_trim_threshold, 128 * 1024)
-            libc.malloc_trim(0)
-
-
-def select_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as exc:
-        raise TrainingError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from exc
-    if device.type not in ("cpu", "cuda"):
-        raise TrainingError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N")
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise TrainingError(
-            f"device {name!r} requested but CUDA is not available here; use --device cpu or auto"
-        )
-    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
-        raise TrainingError(f"device {name!r}: only {torch.cuda.device_count()} CUDA device(s)")
-    return device
-
-
-def default_model_config(graph: RatingGraph, **overrides: object) -> ModelConfig:
-    _, _, r = graph.part("train")
-    return ModelConfig(
-        n_users=graph.n_users,
-        n_movies=graph.n_movies,
-        user_in=graph.x_user.shape[1],
-        movie_in=graph.x_movie.shape[1],
-        global_mean=float(r.double().mean()) if r.numel() else 3.5,
-        **overrides,  # type: ignore[arg-type]
-    )
 
 
 def train(
@@ -237,63 +78,12 @@ def train(
     cfg = cfg or TrainConfig()
     on_cpu = select_device(cfg.device).type == "cpu"
     with keep_freed_memory() if on_cpu else contextlib.nullcontext():
-        return _Trainer(graph, Path(out_dir), cfg, model_cfg, fixed_epochs).run(
+        return Trainer(graph, Path(out_dir), cfg, model_cfg, fixed_epochs).run(
             resume, progress, stop_after_epoch
         )
 
 
-@dataclasses.dataclass
-class _OutputState:
-    """Model selection of one output: its best validation figure, epoch and weights."""
-
-    best: float
-    best_epoch: int = 0
-    bad_epochs: int = 0
-    done: bool = False
-    snapshot: dict | None = None
-    seconds_to_best: float = 0.0
-
-    def update(self, value: float, epoch: int, better: bool, weights: dict, t: float) -> None:
-        if better:
-            self.best, self.best_epoch, self.bad_epochs = value, epoch, 0
-            self.snapshot = _snapshot(weights)
-            self.seconds_to_best = t
-        else:
-            self.bad_epochs += 1
-
-
-@dataclasses.dataclass
-class _TrainState:
-    epoch: int = 0
-    rating: _OutputState = dataclasses.field(default_factory=lambda: _OutputState(math.inf))
-    ranking: _OutputState = dataclasses.field(default_factory=lambda: _OutputState(-math.inf))
-    history: list[dict] = dataclasses.field(default_factory=list)
-    elapsed: float = 0.0  # training seconds before this process (resumed runs)
-    budget_spent: bool = False  # max_minutes ended the training, not patience
-
-    def to_checkpoint(self) -> dict:
-        return {
-            "budget_spent": self.budget_spent,
-            "epoch": self.epoch,
-            "rating": dataclasses.asdict(self.rating),
-            "ranking": dataclasses.asdict(self.ranking),
-            "history": self.history,
-            "elapsed": self.elapsed,
-        }
-
-    @staticmethod
-    def from_checkpoint(ckpt: dict) -> _TrainState:
-        return _TrainState(
-            ckpt["epoch"],
-            _OutputState(**ckpt["rating"]),
-            _OutputState(**ckpt["ranking"]),
-            list(ckpt["history"]),
-            ckpt["elapsed"],
-            ckpt["budget_spent"],
-        )
-
-
-class _Trainer:
+class Trainer:
     def __init__(
         self,
         graph: RatingGraph,
@@ -311,13 +101,11 @@ class _Trainer:
         self.opt_rating = torch.optim.AdamW(
             model.rating.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay
         )
-        self.opt_ranking = (
-            torch.optim.AdamW(
+        self.opt_ranking = None
+        if model.ranking is not None:
+            self.opt_ranking = torch.optim.AdamW(
                 model.ranking.parameters(), lr=cfg.rank_lr, weight_decay=cfg.rank_weight_decay
             )
-            if model.ranking is not None
-            else None
-        )
         t_user, t_movie, t_rating = (t.to(device) for t in graph.part("train"))
         if t_user.numel() == 0:
             raise TrainingError("the split has no train ratings to learn from")
@@ -356,6 +144,7 @@ class _Trainer:
             else None
         )
         self.use_amp = cfg.amp and device.type == "cuda"
+        self._checkpoints = Checkpoints(out / CHECKPOINT, self.model_cfg, cfg, fixed_epochs)
 
     # ------------------------------------------------------------------ the loop
 
@@ -366,7 +155,7 @@ class _Trainer:
         stop_after_epoch: int | None,
     ) -> TrainResult:
         cfg, model = self.cfg, self.model
-        state, resumed_from = self._resume() if resume else (_TrainState(), None)
+        state, resumed_from = self._checkpoints.resume(self) if resume else (TrainState(), None)
         if model.ranking is None:
             state.ranking.done = True
         if not cfg.train_rating:
@@ -388,7 +177,7 @@ class _Trainer:
                 eval_seconds += time.perf_counter() - t_eval
             state.elapsed = time.perf_counter() - t0
             row["seconds"] = round(state.elapsed, 3)
-            if self.fixed is None and cfg.max_minutes is not None:
+            if self.fixed is None and cfg.max_minutes:  # None or 0: no budget
                 if state.elapsed > 60 * cfg.max_minutes and not (
                     state.rating.done and state.ranking.done
                 ):
@@ -402,16 +191,16 @@ class _Trainer:
             if epoch % cfg.log_every == 0 or epoch == 1:
                 self._log(row, state, progress, last)
             if epoch % cfg.checkpoint_every == 0:
-                self._save_checkpoint(state)
+                self._checkpoints.save(self, state)
             if stop_after_epoch is not None and epoch >= stop_after_epoch:
-                self._save_checkpoint(state)
+                self._checkpoints.save(self, state)
                 raise KeyboardInterrupt(f"simulated crash after epoch {epoch}")
         seconds = time.perf_counter() - t0
         # The checkpoint keeps the last weights and optimiser state, so more epochs can follow.
-        self._save_checkpoint(state)
+        self._checkpoints.save(self, state)
         return self._finish(state, resumed_from, seconds, epochs_this_run, eval_seconds)
 
-    def _epoch(self, epoch: int, state: _TrainState) -> dict:
+    def _epoch(self, epoch: int, state: TrainState) -> dict:
         cfg, model = self.cfg, self.model
         torch.manual_seed(cfg.seed * 1_000_003 + epoch)  # dropout of this epoch
         gen = torch.Generator(device=self.device).manual_seed(cfg.seed * 1_000_003 + epoch)
@@ -424,7 +213,7 @@ class _Trainer:
             sup = ~keep
         # Each boolean gather over 20M train edges costs ~0.2 s on 2 cores: once per epoch.
         s_user, s_movie, s_rating = self.t_user[sup], self.t_movie[sup], self.t_rating[sup]
-        step = _Step(self, message_graph(self.adj, keep, self.deviation, reuse_inputs=True), keep)
+        step = Step(self, message_graph(self.adj, keep, self.deviation, reuse_inputs=True), keep)
         row: dict = {"epoch": epoch}
         if not state.rating.done:
             row.update(self._rating_epoch(step, s_user, s_movie, s_rating, gen, epoch))
@@ -435,7 +224,7 @@ class _Trainer:
 
     def _rating_epoch(
         self,
-        step: _Step,
+        step: Step,
         users: torch.Tensor,
         movies: torch.Tensor,
         ratings: torch.Tensor,
@@ -443,7 +232,7 @@ class _Trainer:
         epoch: int,
     ) -> dict:
         total, sq_err, seen = 0.0, 0.0, 0
-        for idx in _batches(
+        for idx in batches(
             users.numel(), self.cfg.rating_batch_size, self.cfg.rating_max_steps, gen
         ):
             u, m, r = (
@@ -461,7 +250,7 @@ class _Trainer:
 
     def _ranking_epoch(
         self,
-        step: _Step,
+        step: Step,
         users: torch.Tensor,
         movies: torch.Tensor,
         gen: torch.Generator,
@@ -469,7 +258,7 @@ class _Trainer:
     ) -> dict:
         cfg = self.cfg
         total, seen, steps = 0.0, 0, 0
-        for idx in _batches(users.numel(), cfg.rank_batch_size, cfg.rank_max_steps, gen):
+        for idx in batches(users.numel(), cfg.rank_batch_size, cfg.rank_max_steps, gen):
             batch = (
                 RankingBatch(users, movies)
                 if idx is None
@@ -498,7 +287,7 @@ class _Trainer:
         return torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=self.use_amp)
 
     @torch.no_grad()
-    def _validate(self, epoch: int, state: _TrainState, row: dict, t: float) -> None:
+    def _validate(self, epoch: int, state: TrainState, row: dict, t: float) -> None:
         cfg, model = self.cfg, self.model
         model.eval()
         if not state.rating.done:
@@ -506,7 +295,7 @@ class _Trainer:
                 z_u, b_u, z_m, b_m, _ = model.encode_rating(
                     self.x_user, self.x_movie, self.full_graph
                 )
-            rmse = _rating_metrics(model, _RatingView(z_u, b_u, z_m, b_m), *self.val)["rmse"]
+            rmse = rating_metrics_of(model, RatingView(z_u, b_u, z_m, b_m), *self.val)["rmse"]
             row["val_rmse"] = rmse
             better = rmse < state.rating.best - cfg.min_delta
             state.rating.update(rmse, epoch, better, model.rating.state_dict(), t)
@@ -526,17 +315,17 @@ class _Trainer:
             state.ranking.done = state.ranking.bad_epochs >= cfg.rank_patience
 
     def _log(
-        self, row: dict, state: _TrainState, progress: Callable[[dict], None] | None, last: int
+        self, row: dict, state: TrainState, progress: Callable[[dict], None] | None, last: int
     ) -> None:
         k = self.cfg.rank_select_k
         log.info(
             "epoch %d: train RMSE %s, val RMSE %s, rank loss %s, val NDCG@%d %s",
             row["epoch"],
-            _fmt(row.get("train_rmse")),
-            _fmt(row.get("val_rmse")),
-            _fmt(row.get("rank_loss")),
+            fmt_metric(row.get("train_rmse")),
+            fmt_metric(row.get("val_rmse")),
+            fmt_metric(row.get("rank_loss")),
             k,
-            _fmt(row.get(f"val_ndcg@{k}")),
+            fmt_metric(row.get(f"val_ndcg@{k}")),
         )
         if progress is not None:
             progress(
@@ -554,7 +343,7 @@ class _Trainer:
 
     def _finish(
         self,
-        state: _TrainState,
+        state: TrainState,
         resumed_from: int | None,
         seconds: float,
         epochs_this_run: int,
@@ -573,14 +362,8 @@ class _Trainer:
         else:
             state.rating.best_epoch = min(self.fixed[0], state.epoch)
             state.ranking.best_epoch = min(self.fixed[1] or 0, state.epoch)
-        model.eval()
-        with torch.no_grad(), self._autocast():
-            z_u, b_u, z_m, b_m, _ = model.encode_rating(self.x_user, self.x_movie, self.full_graph)
-        enc = _RatingView(z_u, b_u, z_m, b_m)
-        metrics = {}
-        for part in ("train", "val", "test"):
-            u, m, r = (t.to(self.device) for t in self.graph.part(part))
-            metrics[part] = _rating_metrics(model, enc, u, m, r) if u.numel() else {}
+        with self._autocast():
+            metrics = part_metrics(model, self.graph, self.x_user, self.x_movie, self.full_graph)
         model_path = self.out / MODEL
         best_rank = state.ranking.best_epoch if model.ranking is not None else None
         save_model(
@@ -615,201 +398,3 @@ class _Trainer:
                 else {}
             ),
         )
-
-    def _identity(self) -> dict:
-        return {
-            "config": dataclasses.asdict(self.model_cfg),
-            "train_config": result_config(self.cfg),
-            "fixed_epochs": list(self.fixed) if self.fixed is not None else None,
-        }
-
-    def _resume(self) -> tuple[_TrainState, int | None]:
-        path = self.out / CHECKPOINT
-        if not path.exists():
-            return _TrainState(), None
-        ckpt = torch.load(path, weights_only=True, map_location=self.device)
-        if {k: ckpt.get(k) for k in self._identity()} != self._identity():
-            log.warning("checkpoint %s is from another configuration; starting afresh", path)
-            return _TrainState(), None
-        self.model.load_state_dict(ckpt["model"])
-        self.opt_rating.load_state_dict(ckpt["opt_rating"])
-        if self.opt_ranking is not None:
-            self.opt_ranking.load_state_dict(ckpt["opt_ranking"])
-        state = _TrainState.from_checkpoint(ckpt["state"])
-        log.info("resuming from %s after epoch %d", path, state.epoch)
-        return state, state.epoch
-
-    def _save_checkpoint(self, state: _TrainState) -> None:
-        path = self.out / CHECKPOINT
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        torch.save(
-            {
-                **self._identity(),
-                "model": self.model.state_dict(),
-                "opt_rating": self.opt_rating.state_dict(),
-                "opt_ranking": self.opt_ranking.state_dict() if self.opt_ranking else None,
-                "state": state.to_checkpoint(),
-            },
-            tmp,
-        )
-        tmp.replace(path)  # a crash mid-write never leaves a torn checkpoint
-
-
-def _batches(
-    n: int, size: int, max_steps: int, gen: torch.Generator
-) -> Iterator[torch.Tensor | None]:
-    """An epoch's mini-batches: a pass over n items in batches of `size` in random order, or
-    `max_steps` batches of them where that is fewer (on 25M ratings a pass would be hundreds
-    of steps between two validations). One batch of everything yields None: no permutation."""
-    if n == 0:
-        return
-    if n <= size:
-        yield None
-        return
-    perm = torch.randperm(n, generator=gen, device=gen.device)
-    for step in range(min(max_steps, -(-n // size))):
-        yield perm[step * size : (step + 1) * size]
-
-
-@dataclasses.dataclass
-class _Step:
-    """What one optimiser step computes, over the epoch's message graph: on the full graph
-    (every node encoded each step), or, on a graph with more than `sample_above` train edges,
-    over sampled neighbourhoods of the batch's nodes only (reelgraph.sampling)."""
-
-    trainer: _Trainer
-    graph: MessageGraph
-    keep: torch.Tensor | None
-
-    def _block(self, users: torch.Tensor, movies: torch.Tensor, ids: bool, gen: torch.Generator):  # noqa: ANN202
-        t = self.trainer
-        return Block.build(
-            t.neighbours,
-            torch.unique(users),
-            torch.unique(movies),
-            t.cfg.fanouts,
-            self.keep,
-            gen,
-            ids,
-        )
-
-    def predict_ratings(
-        self, users: torch.Tensor, movies: torch.Tensor, gen: torch.Generator
-    ) -> torch.Tensor:
-        t, model = self.trainer, self.trainer.model
-        if t.neighbours is None:
-            z_u, b_u, z_m, b_m, _ = model.encode_rating(t.x_user, t.x_movie, self.graph)
-            return model.predict(_RatingView(z_u, b_u, z_m, b_m), users, movies)  # type: ignore[arg-type]
-        block = self._block(users, movies, model.rating.has_ids, gen)
-        z_u, b_u, z_m, b_m = model.encode_rating_block(
-            t.x_user, t.x_movie, self.graph, block, t.deviation_canonical
-        )
-        u, m = _local(block.users, users), _local(block.movies, movies)
-        return model.predict(_RatingView(z_u, b_u, z_m, b_m), u, m)  # type: ignore[arg-type]
-
-    def ranking_loss(self, batch: RankingBatch, gen: torch.Generator) -> torch.Tensor:
-        t, model = self.trainer, self.trainer.model
-        cand = t.objective.candidates(batch, gen)
-        if t.neighbours is None:
-            y_u, y_m, c_m, _ = model.encode_ranking(t.x_user, t.x_movie, self.graph)
-            u, pos, cm = batch.users, batch.movies, cand.movies
-        else:
-            movies = torch.cat([batch.movies, cand.movies.reshape(-1)])
-            block = self._block(batch.users, movies, model.ranking.has_ids, gen)
-            y_u, y_m, c_m = model.encode_ranking_block(
-                t.x_user, t.x_movie, self.graph, block, t.deviation_canonical
-            )
-            u, pos = _local(block.users, batch.users), _local(block.movies, batch.movies)
-            cm = _local(block.movies, cand.movies)
-        y_u, y_m, c_m = y_u.float(), y_m.float(), c_m.float()
-        return t.objective.loss(
-            y_u.index_select(0, u),
-            y_m.index_select(0, pos),
-            c_m.index_select(0, pos),
-            y_m[cm],
-            c_m[cm],
-            batch,
-            cand,
-        )
-
-
-def _local(seeds: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
-    """Positions of ids in the sorted unique seed list."""
-    return torch.searchsorted(seeds, ids)
-
-
-@dataclasses.dataclass
-class _RatingView:
-    """The rating half of Encoded, which is all predict() reads."""
-
-    z_user: torch.Tensor
-    b_user: torch.Tensor
-    z_movie: torch.Tensor
-    b_movie: torch.Tensor
-
-
-def _fmt(v: float | None) -> str:
-    return "-" if v is None else f"{v:.4f}"
-
-
-def result_config(cfg: TrainConfig) -> dict:
-    """The settings that decide the trained weights: a checkpoint resumes only under the same ones,
-    and the checkpoint folder is keyed by them."""
-    # How often we log or checkpoint does not change the result, so it may differ on resume.
-    d = dataclasses.asdict(cfg)
-    for k in ("log_every", "checkpoint_every", "device"):
-        d.pop(k)
-    return d
-
-
-def save_model(
-    path: Path,
-    model: GraphSAGERecommender,
-    model_cfg: ModelConfig,
-    cfg: TrainConfig,
-    metrics: dict,
-    history: list[dict],
-    best_epoch: int,
-    best_rank_epoch: int | None,
-) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save(
-        {
-            "format": MODEL_FORMAT,
-            "state_dict": model.state_dict(),
-            "config": dataclasses.asdict(model_cfg),
-            "train_config": dataclasses.asdict(cfg),
-            "metrics": metrics,
-            "history": history,
-            "best_epoch": best_epoch,
-            "best_rank_epoch": best_rank_epoch,
-        },
-        tmp,
-    )
-    tmp.replace(path)
-
-
-def load_model(
-    path: str | Path, device: str | torch.device = "cpu"
-) -> tuple[GraphSAGERecommender, dict]:
-    """The model and the rest of the file (config, metrics, history): plain tensors, weights_only."""
-    d = torch.load(path, weights_only=True, map_location=device)
-    if d.get("format") != MODEL_FORMAT:
-        raise TrainingError(
-            f"{path} was written by an older reelgraph (one shared encoder); train it again with "
-            "`reelgraph run`"
-        )
-    model = GraphSAGERecommender(ModelConfig(**d["config"])).to(device)
-    model.load_state_dict(d["state_dict"])
-    model.eval()
-    return model, d
-
-
-def _snapshot(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {k: v.detach().clone() for k, v in state_dict.items()}
-
-
-@torch.no_grad()
-def _rating_metrics(model, enc, users, movies, ratings) -> dict[str, float]:  # noqa: ANN001
-    pred = model.clamp(model.predict(enc, users, movies).float())
-    return rating_metrics(pred.cpu().numpy(), ratings.cpu().numpy())

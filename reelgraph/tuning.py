@@ -28,8 +28,10 @@ from reelgraph import baselines
 from reelgraph.errors import ReelgraphError
 from reelgraph.evaluate import ValidationProbe
 from reelgraph.graph import RatingGraph
+from reelgraph.model_io import default_model_config
 from reelgraph.settings import TUNABLE
-from reelgraph.train import TrainConfig, default_model_config, train
+from reelgraph.train import train
+from reelgraph.train_config import TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +112,7 @@ def default_trial(model: str) -> dict:
     setting is then never worse on validation than the defaults, for every model alike."""
     if model == "graphsage":
         from reelgraph.model import ModelConfig
-        from reelgraph.train import TrainConfig
+        from reelgraph.train_config import TrainConfig
 
         probe = graphsage_space(_Recorder())
         fields = {**probe["model"], **probe["train"]}

@@ -10,8 +10,11 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
 from reelgraph import results, runs
 from reelgraph.graph_build import build_graph
+from reelgraph.metrics import fmt_metric
+from reelgraph.model_io import default_model_config
 from reelgraph.run_layout import RunLayout
-from reelgraph.train import TrainConfig, default_model_config, result_config, train
+from reelgraph.train import train
+from reelgraph.train_config import TrainConfig, result_config
 
 
 @task(name="train-graphsage")
@@ -52,26 +55,9 @@ def train_task(
             key="graphsage-refit" if fixed else "graphsage-training",
             description=f"GraphSAGE {what}, run {run_id}",
         )
-        k = cfg.rank_select_k
-
-        def on_progress(row: dict) -> None:
-            update_progress_artifact(progress_id, progress=100.0 * row["epoch"] / row["epochs"])
-            if fixed:  # a refit has no validation to report
-                logger.info("%s epoch %d/%d", what, row["epoch"], row["epochs"])
-                return
-            logger.info(
-                "%s epoch %d/%d: val RMSE %s (best %.4f at epoch %d), val NDCG@%d %s (best %.4f at epoch %d)",
-                what,
-                row["epoch"],
-                row["epochs"],
-                _fmt(row.get("val_rmse")),
-                row["best_val_rmse"],
-                row["best_epoch"],
-                k,
-                _fmt(row.get(f"val_ndcg@{k}")),
-                row[f"best_val_ndcg@{k}"],
-                row["best_rank_epoch"],
-            )
+        on_progress = _progress_logger(
+            logger, what, fixed is not None, progress_id, cfg.rank_select_k
+        )
 
         result = train(graph, ckpt_dir, cfg, model_cfg, progress=on_progress, fixed_epochs=fixed)
         update_progress_artifact(progress_id, progress=100.0)
@@ -80,31 +66,7 @@ def train_task(
         shutil.copy2(result.model_path, out.trained(name))
         graph.save(ckpt_dir / "graph.pt")
         out.history(name).write_text(json.dumps(result.history))
-        if fixed is None:
-            results.write_metrics(
-                warehouse,
-                run_id,
-                results.rating_rows("graphsage", result.metrics),
-                models=["graphsage"],
-            )
-            logger.info(
-                "GraphSAGE test RMSE %.4f (rating output from epoch %d, ranking output from epoch %s, "
-                "of %d; %s)",
-                result.metrics["test"]["rmse"],
-                result.best_epoch,
-                result.best_rank_epoch,
-                result.epochs_run,
-                _pace(result),
-            )
-        else:
-            logger.info(
-                "GraphSAGE refit on %s: rating output %d epochs, ranking output %s (%.1f s on %s)",
-                split_id,
-                fixed[0],
-                fixed[1],
-                result.seconds,
-                result.device,
-            )
+        _report(logger, warehouse, run_id, split_id, result, fixed)
         manifest = dataclasses.asdict(result)
         manifest.pop("history")
         return {
@@ -118,6 +80,61 @@ def train_task(
         }
 
 
+def _progress_logger(logger, what: str, refit: bool, progress_id, k: int):  # noqa: ANN001, ANN202
+    """A training progress callback: the Prefect progress artifact and one log line per epoch."""
+
+    def on_progress(row: dict) -> None:
+        update_progress_artifact(progress_id, progress=100.0 * row["epoch"] / row["epochs"])
+        if refit:  # a refit has no validation to report
+            logger.info("%s epoch %d/%d", what, row["epoch"], row["epochs"])
+            return
+        logger.info(
+            "%s epoch %d/%d: val RMSE %s (best %.4f at epoch %d), val NDCG@%d %s (best %.4f at epoch %d)",
+            what,
+            row["epoch"],
+            row["epochs"],
+            fmt_metric(row.get("val_rmse")),
+            row["best_val_rmse"],
+            row["best_epoch"],
+            k,
+            fmt_metric(row.get(f"val_ndcg@{k}")),
+            row[f"best_val_ndcg@{k}"],
+            row["best_rank_epoch"],
+        )
+
+    return on_progress
+
+
+def _report(logger, warehouse: str, run_id: str, split_id: str, result, fixed) -> None:  # noqa: ANN001
+    """After training: a validated model's test rating metrics into marts.metrics, and a log
+    line either way."""
+    if fixed is None:
+        results.write_metrics(
+            warehouse,
+            run_id,
+            results.rating_rows("graphsage", result.metrics),
+            models=["graphsage"],
+        )
+        logger.info(
+            "GraphSAGE test RMSE %.4f (rating output from epoch %d, ranking output from epoch %s, "
+            "of %d; %s)",
+            result.metrics["test"]["rmse"],
+            result.best_epoch,
+            result.best_rank_epoch,
+            result.epochs_run,
+            _pace(result),
+        )
+    else:
+        logger.info(
+            "GraphSAGE refit on %s: rating output %d epochs, ranking output %s (%.1f s on %s)",
+            split_id,
+            fixed[0],
+            fixed[1],
+            result.seconds,
+            result.device,
+        )
+
+
 def _pace(result) -> str:  # noqa: ANN001 - reelgraph.train.TrainResult
     """How this run trained: its pace, or that a finished checkpoint was reused."""
     resumed = result.resumed_from_epoch
@@ -125,7 +142,3 @@ def _pace(result) -> str:  # noqa: ANN001 - reelgraph.train.TrainResult
         return f"reused the finished checkpoint of epoch {resumed}: no epoch trained now"
     since = f", resumed after epoch {resumed}" if resumed else ""
     return f"{result.seconds_per_epoch:.3f} s/epoch on {result.device}{since}"
-
-
-def _fmt(v: float | None) -> str:
-    return "-" if v is None else f"{v:.4f}"

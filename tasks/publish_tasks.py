@@ -10,10 +10,10 @@ import polars as pl
 from prefect import get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
 
-from reelgraph import figures, publish, run_summary
+from reelgraph import figures, model_card, publish, run_summary
 from reelgraph.evaluate import genre_agreement_report
 from reelgraph.graph import RatingGraph
-from reelgraph.publish import unit_rows
+from reelgraph.publish import ranking_unit_rows
 from reelgraph.run_layout import RunLayout
 from reelgraph.scoring import Scorer
 from warehouse import connect
@@ -71,7 +71,7 @@ def figures_task(
     graph = RatingGraph.load(graph_path)
     scorer = Scorer.load(model_path, graph, "cpu")
     genre_of = dict(zip(movies["movie_id"].to_list(), movies["genres"].to_list(), strict=True))
-    y = unit_rows(scorer.enc.y_movie)
+    y = ranking_unit_rows(scorer)
     agreement, shown = genre_agreement_report(
         y,
         graph.x_movie.numpy(),
@@ -101,7 +101,7 @@ def figures_task(
     out.embedding_quality.write_text(json.dumps(agreement, indent=2))
     comparison_md = out.comparison.read_text()
     out.model_card.write_text(
-        figures.model_card(
+        model_card.model_card(
             run_id, dataset, split, train, served, comparison_md, agreement, [str(p) for p in paths]
         )
     )

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import shutil
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from reelgraph.graph import RatingGraph
 from reelgraph.refresh import refreshed_graph
 from reelgraph.run_layout import RunLayout
 from warehouse.read import Reader
+from warehouse.run_vectors import run_files
 
 
 @task(name="refresh-graph")
@@ -19,16 +19,16 @@ def refresh_graph_task(warehouse: str, outputs: str, run_id: str, dataset: str) 
     """The latest run's model and its graph extended with every rating now in raw.ratings."""
     with Reader(warehouse) as r:
         base = r.con.execute(
-            "SELECT r.run_id, r.params, r.data_checksum, r.split_id, r.seed FROM ops.latest l JOIN ops.runs r USING (run_id) WHERE l.dataset = ?",
+            "SELECT r.run_id, r.seed FROM ops.latest l JOIN ops.runs r USING (run_id) WHERE l.dataset = ?",
             [dataset],
         ).fetchall()
-    if not base:
-        raise ValueError(
-            f"no published run of dataset {dataset!r} to refresh; run the pipeline first"
-        )
-    base_id, params, _, split_id, seed = base[0]
-    params = json.loads(params)
-    graph_path = params.get("graph_path")
+        if not base:
+            raise ValueError(
+                f"no published run of dataset {dataset!r} to refresh; run the pipeline first"
+            )
+        base_id, seed = base[0]
+        files = run_files(r.con, base_id)
+    split_id, graph_path = files.split_id, files.graph_path
     if not graph_path or not Path(graph_path).is_file():
         raise ValueError(f"run {base_id} has no saved graph ({graph_path}); re-run the pipeline")
     graph, stats = refreshed_graph(warehouse, RatingGraph.load(graph_path))

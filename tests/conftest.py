@@ -69,7 +69,8 @@ def tiny_graph(tiny_env: dict):
 @pytest.fixture(scope="session")
 def tiny_model(tiny_env: dict) -> Path:
     """A GraphSAGE trained briefly on the tiny graph."""
-    from reelgraph.train import TrainConfig, train
+    from reelgraph.train import train
+    from reelgraph.train_config import TrainConfig
 
     cfg = TrainConfig(epochs=15, lr=0.01, patience=100, log_every=100)
     return Path(train(tiny_env["graph"], tiny_env["work"] / "model", cfg).model_path)
@@ -95,5 +96,5 @@ def pipeline_run(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> di
     from flows.pipeline_flow import pipeline_flow
 
     work = tmp_path_factory.mktemp("pipeline")
-    result = run_tiny_flow(pipeline_flow, tiny_dir, work, epochs=20, k=5, device="cpu")
+    result = run_tiny_flow(pipeline_flow, tiny_dir, work, train={"epochs": 20}, k=5, device="cpu")
     return {"result": result, "warehouse": work / "w.duckdb", "outputs": work / "outputs"}

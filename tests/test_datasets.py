@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from reelgraph import datasets
-from reelgraph.datasets import DatasetError, Release, acquire, download_release, extract_zip
+from reelgraph.archives import extract_zip
+from reelgraph.datasets import DatasetError, Release, acquire, download_release
 
 
 def _zip_folder(folder: Path, zip_path: Path, prefix: str = "ml-test/") -> Path:

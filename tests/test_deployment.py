@@ -78,7 +78,7 @@ def _run_block(name: str, tiny_dir: Path, tmp_path: Path, prefect_home: Path) ->
         "source": tiny_dir,
         "warehouse": tmp_path / "w.duckdb",
         "outputs": tmp_path / "outputs",
-        "epochs": 2,
+        "train": '{"epochs": 2}',  # the spec's training settings (reelgraph.run_spec)
         "k": 5,
         "device": "cpu",
         "refit": "false",

@@ -18,8 +18,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from reelgraph.archives import ZipLimits, extract_zip
 from reelgraph.cli import main
-from reelgraph.datasets import DatasetError, ZipLimits, acquire, extract_zip
+from reelgraph.datasets import DatasetError, acquire
 from reelgraph.errors import ReelgraphError
 from reelgraph.ingest import IngestError, ingest
 from tests.conftest import write_dataset

@@ -7,17 +7,14 @@ import numpy as np
 import pytest
 import torch
 
-from reelgraph.graph import BipartiteAdjacency, RatingGraph
+from reelgraph.errors import TrainingError
+from reelgraph.graph import RatingGraph
 from reelgraph.model import GraphSAGERecommender, message_graph
+from reelgraph.model_io import default_model_config, load_model, select_device
 from reelgraph.scoring import Scorer, ScoringError
-from reelgraph.train import (
-    TrainConfig,
-    TrainingError,
-    default_model_config,
-    load_model,
-    select_device,
-    train,
-)
+from reelgraph.sparse import BipartiteAdjacency
+from reelgraph.train import train
+from reelgraph.train_config import TrainConfig
 
 FAST = TrainConfig(epochs=30, lr=0.01, patience=100, checkpoint_every=5, log_every=100)
 
@@ -156,8 +153,8 @@ def test_non_finite_loss_stops_with_a_clear_error(tiny_graph: RatingGraph, tmp_p
 def test_csr_sage_layer_matches_pyg_sageconv_forward_and_gradient() -> None:
     from torch_geometric.nn import SAGEConv
 
-    from reelgraph.graph import BipartiteAdjacency
-    from reelgraph.model import SAGEConvCSR
+    from reelgraph.layers import SAGEConvCSR
+    from reelgraph.sparse import BipartiteAdjacency
 
     torch.manual_seed(0)
     n_u, n_m, e = 7, 5, 15
@@ -185,7 +182,7 @@ def test_message_matrices_match_a_dense_masked_mean_in_value_and_gradient(
 ) -> None:
     """Whatever the column blocks (CPU splits products by column range) and whatever order the
     edges arrive in, each direction is the mean over the kept edges, scaled per edge."""
-    from reelgraph.graph import BipartiteAdjacency
+    from reelgraph.sparse import BipartiteAdjacency
 
     gen = torch.Generator().manual_seed(0)
     n_u, n_m = 7, 5
@@ -302,7 +299,7 @@ def test_each_output_comes_from_its_own_best_validation_epoch(
 
 
 def test_pair_dot_matches_autograd_of_the_plain_gather() -> None:
-    from reelgraph import model as model_module
+    from reelgraph import layers as model_module
 
     gen = torch.Generator().manual_seed(0)
     a = torch.randn(7, 3, dtype=torch.float64, generator=gen, requires_grad=True)

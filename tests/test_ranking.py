@@ -14,8 +14,10 @@ import torch
 from reelgraph.graph import RatingGraph
 from reelgraph.losses import NegativeSampler, RankingBatch, RankingObjective
 from reelgraph.model import message_graph
+from reelgraph.model_io import default_model_config
 from reelgraph.sampling import Block, NeighbourIndex
-from reelgraph.train import TrainConfig, _Trainer, default_model_config
+from reelgraph.train import Trainer
+from reelgraph.train_config import TrainConfig
 
 
 def _vectors(n_users: int, n_movies: int, d: int = 4, seed: int = 0):  # noqa: ANN202
@@ -115,7 +117,7 @@ def test_a_block_with_every_neighbour_computes_what_the_full_graph_does(
     u, m, _ = g.part("train")
     widest = int(max(torch.bincount(u).max(), torch.bincount(m).max()))
     cfg = TrainConfig(device="cpu", sample_above=0, fanouts=(widest, widest))
-    trainer = _Trainer(g, tmp_path, cfg, default_model_config(g, **model_settings), None)
+    trainer = Trainer(g, tmp_path, cfg, default_model_config(g, **model_settings), None)
     model = trainer.model.eval()
     gen = torch.Generator().manual_seed(0)
     keep = torch.rand(trainer.t_user.numel(), generator=gen) < 0.7
@@ -140,8 +142,8 @@ def test_a_block_with_every_neighbour_computes_what_the_full_graph_does(
 
 
 def test_sampled_neighbours_come_from_the_message_edges_only(tiny_graph: RatingGraph) -> None:
-    from reelgraph.graph import BipartiteAdjacency
     from reelgraph.sampling import sample_neighbours
+    from reelgraph.sparse import BipartiteAdjacency
 
     u, m, _ = tiny_graph.part("train")
     adj = BipartiteAdjacency.build(u, m, tiny_graph.n_users, tiny_graph.n_movies)

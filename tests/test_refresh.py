@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
 import duckdb
+from test_decoder import assert_reader_matches_marts
 
 
 def test_refresh_scores_a_new_user_without_retraining(
@@ -38,12 +38,10 @@ def test_refresh_scores_a_new_user_without_retraining(
     with duckdb.connect(str(wh), read_only=True) as con:
         latest = con.execute("SELECT run_id FROM ops.latest").fetchall()
         assert latest == [(result["run_id"],)]
-        params = json.loads(
-            con.execute(
-                "SELECT params FROM ops.runs WHERE run_id = ?", [result["run_id"]]
-            ).fetchall()[0][0]
-        )
-        assert params["refresh_of"] == base_run
+        refresh_of, graph_path = con.execute(
+            "SELECT refresh_of, graph_path FROM ops.runs WHERE run_id = ?", [result["run_id"]]
+        ).fetchone()
+        assert refresh_of == base_run and Path(graph_path).is_file()
         recs = con.execute(
             "SELECT movie_id FROM marts.recommendations_latest WHERE user_id = 9999"
         ).fetchall()
@@ -52,3 +50,5 @@ def test_refresh_scores_a_new_user_without_retraining(
     assert (outputs / "runs" / result["run_id"] / "model.pt").read_bytes() == (
         outputs / "runs" / base_run / "model.pt"
     ).read_bytes()
+    # The refresh's lists decode from its published vectors as the read API decodes them.
+    assert assert_reader_matches_marts(wh, result["run_id"]) >= 30

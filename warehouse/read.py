@@ -8,20 +8,16 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import threading
-from collections import OrderedDict
 from pathlib import Path
 
 import duckdb
 import numpy as np
 
-from reelgraph.conventions import NO_GENRES, RATING_MAX, RATING_MIN, RELEVANT_RATING
-from reelgraph.errors import ReelgraphError, first_line
+from reelgraph import decoder
+from reelgraph.conventions import NO_GENRES, RELEVANT_RATING
+from reelgraph.errors import ReadError, first_line
 from warehouse.connection import connect, fetch_one, sql_text
-
-
-class ReadError(ReelgraphError):
-    pass
+from warehouse.run_vectors import RunMatrix, run_matrix
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,91 +30,6 @@ class RecommendQuery:
     k: int = 10
     least: bool = False
     run_id: str | None = None
-
-
-@dataclasses.dataclass(frozen=True)
-class RunMatrix:
-    """A run's published decoder and the movies' metadata, held in memory so a request scores the
-    whole catalogue with one matrix-vector product instead of a table scan. A published run's rows
-    never change (retention only deletes them), so it is cached by (warehouse, run id)."""
-
-    movie_ids: np.ndarray  # (n,) sorted
-    y: np.ndarray  # (n, d) ranking vectors
-    c: np.ndarray  # (n,) ranking biases
-    z: np.ndarray  # (n, d) rating vectors
-    y_unit: np.ndarray  # ranking vectors at unit length, for explanations
-    b: np.ndarray  # (n,) rating biases
-    year: np.ndarray  # (n,) float, NaN when the title has no year
-    genre_member: np.ndarray  # (n, len(genres)) bool: is movie i listed under genre j
-    genres: tuple[str, ...]
-    titles: list[str]
-    genre_text: list[str]
-    split_id: str  # whose train ratings the model saw ...
-    refresh: bool  # ... or, for a refresh run, every rating in raw.ratings
-
-    @staticmethod
-    def load(con: duckdb.DuckDBPyConnection, run_id: str) -> RunMatrix:
-        split_id, refresh = fetch_one(
-            con,
-            "SELECT split_id, json_extract_string(params, '$.refresh_of') IS NOT NULL FROM ops.runs WHERE run_id = ?",
-            [run_id],
-        )
-        rows = con.execute(
-            """SELECT e.movie_id, e.embedding, e.bias, e.rating_embedding, e.rating_bias,
-                      movie_year(m.title) AS year, m.title, m.genres
-               FROM marts.movie_embeddings e JOIN raw.movies m USING (movie_id)
-               WHERE e.run_id = ? ORDER BY e.movie_id""",
-            [run_id],
-        ).fetchall()
-        ids, y, c, z, b, year, titles, genre_text = (list(col) for col in zip(*rows, strict=True))
-        vocab = tuple(sorted({g for gs in genre_text for g in gs.split("|")}))
-        col = {g: j for j, g in enumerate(vocab)}
-        member = np.zeros((len(ids), len(vocab)), dtype=bool)
-        for i, gs in enumerate(genre_text):
-            member[i, [col[g] for g in gs.split("|")]] = True
-        y_arr = np.asarray(y, dtype=np.float32)
-        norms = np.linalg.norm(y_arr, axis=1, keepdims=True)
-        return RunMatrix(
-            np.asarray(ids, dtype=np.int64),
-            y_arr,
-            np.asarray(c, dtype=np.float32),
-            np.asarray(z, dtype=np.float32),
-            y_arr / np.where(norms > 0, norms, 1.0),
-            np.asarray(b, dtype=np.float32),
-            np.array([np.nan if v is None else v for v in year], dtype=np.float64),
-            member,
-            vocab,
-            titles,
-            genre_text,
-            split_id,
-            bool(refresh),
-        )
-
-    def positions(self, movie_ids: np.ndarray) -> np.ndarray:
-        """Row of each movie id; ids the run does not know are dropped."""
-        pos = np.searchsorted(self.movie_ids, movie_ids)
-        inside = pos < self.movie_ids.size
-        pos, ids = pos[inside], movie_ids[inside]
-        return pos[self.movie_ids[pos] == ids]
-
-
-_MATRICES: OrderedDict[tuple[str, str], RunMatrix] = OrderedDict()
-_MATRICES_LOCK = threading.Lock()
-_MATRICES_KEPT = 3
-
-
-def run_matrix(con: duckdb.DuckDBPyConnection, warehouse: Path, run_id: str) -> RunMatrix:
-    key = (str(warehouse.resolve()), run_id)
-    with _MATRICES_LOCK:
-        if key in _MATRICES:
-            _MATRICES.move_to_end(key)
-            return _MATRICES[key]
-    matrix = RunMatrix.load(con, run_id)
-    with _MATRICES_LOCK:
-        _MATRICES[key] = matrix
-        while len(_MATRICES) > _MATRICES_KEPT:
-            _MATRICES.popitem(last=False)
-    return matrix
 
 
 def _top_k(key: np.ndarray, ids: np.ndarray, k: int) -> np.ndarray:
@@ -269,10 +180,10 @@ class Reader:
     def _score_catalogue(
         self, run: str, mat: RunMatrix, user: tuple, q: RecommendQuery
     ) -> list[dict]:
-        """The whole catalogue scored from the published decoder exactly as the model scores:
-        score = <y_u, y_m> + c_m; predicted rating = global_mean + b_u + b_m + <z_u, z_m> in
-        [0.5, 5]. The most relevant movies are those of highest score; the least relevant
-        those of lowest predicted rating (as publishing ranks them). A movie the user rated
+        """The whole catalogue scored from the published vectors by the model's own decoder
+        (reelgraph.decoder): score = <y_u, y_m> + c_m; predicted rating = global_mean + b_u +
+        b_m + <z_u, z_m> in [0.5, 5]. The most relevant movies are those of highest score; the
+        least relevant those of lowest predicted rating (as publishing ranks them). A movie the user rated
         (in any part of the run's split; every rating for a refresh run) is never a candidate;
         the explanation is their movie rated >= 4 closest to the pick (cosine of ranking
         vectors). Ties go to the smaller movie id."""
@@ -283,9 +194,9 @@ class Reader:
         ).fetchall()
         seen_ids = np.array([m for m, _ in seen], dtype=np.int64)
         liked_ids = np.array([m for m, r in seen if r >= RELEVANT_RATING], dtype=np.int64)
-        score = mat.y @ np.asarray(y_u, dtype=np.float32) + mat.c
-        rating = np.clip(
-            mu + b_u + mat.b + mat.z @ np.asarray(z_u, dtype=np.float32), RATING_MIN, RATING_MAX
+        score = decoder.ranking_scores(np.asarray(y_u, dtype=np.float32), mat.y, mat.c)
+        rating = decoder.clamp_rating(
+            decoder.rating_scores(np.asarray(z_u, dtype=np.float32), b_u, mat.z, mat.b, mu)
         )
         ok = np.ones(mat.movie_ids.size, dtype=bool)
         ok[mat.positions(seen_ids)] = False
@@ -302,14 +213,10 @@ class Reader:
         key = rating[cand] if q.least else -score[cand]
         picks = cand[_top_k(key, mat.movie_ids[cand], q.k)]
         liked = mat.positions(liked_ids)
-        because = (
-            liked[np.argmax(mat.y_unit[picks] @ mat.y_unit[liked].T, axis=1)]
-            if liked.size and picks.size
-            else None
-        )
+        because = decoder.explanations(picks, liked, mat.y_unit) if picks.size else picks
         out = []
         for i, p in enumerate(picks):
-            bp = None if because is None else int(because[i])
+            bp = None if because[i] < 0 else int(because[i])
             out.append(
                 {
                     "rank": i + 1,

@@ -17,11 +17,25 @@ CREATE TABLE IF NOT EXISTS ops.runs (
     timings           JSON NOT NULL,
     started_at        TIMESTAMP NOT NULL,
     finished_at       TIMESTAMP,
-    status            VARCHAR NOT NULL
+    status            VARCHAR NOT NULL,
+    spec              JSON,
+    graph_path        VARCHAR,
+    model_path        VARCHAR,
+    refresh_of        VARCHAR
 );
+-- Warehouses made before these columns existed get them (NULL for their older runs).
+ALTER TABLE ops.runs ADD COLUMN IF NOT EXISTS spec JSON;
+ALTER TABLE ops.runs ADD COLUMN IF NOT EXISTS graph_path VARCHAR;
+ALTER TABLE ops.runs ADD COLUMN IF NOT EXISTS model_path VARCHAR;
+ALTER TABLE ops.runs ADD COLUMN IF NOT EXISTS refresh_of VARCHAR;
 COMMENT ON TABLE ops.runs IS 'Registry of pipeline runs: what data, parameters, code and machine produced each published version.';
 COMMENT ON COLUMN ops.runs.code_version IS 'git commit of the code (with +dirty when it had uncommitted changes), or the package version outside git.';
 COMMENT ON COLUMN ops.runs.timings IS 'Wall seconds per stage.';
+COMMENT ON COLUMN ops.runs.spec IS 'The run spec whole (reelgraph.run_spec.RunSpec): every parameter the run was started with; NULL for a refresh.';
+COMMENT ON COLUMN ops.runs.params IS 'What the spec resolved to: the config file, GraphSAGE''s model and training settings, the evaluation split; a refresh: its new-rating counts.';
+COMMENT ON COLUMN ops.runs.graph_path IS 'The graph (graph.pt) the published lists were scored on: refresh and cold start read it.';
+COMMENT ON COLUMN ops.runs.model_path IS 'The model file (model.pt) that produced the published lists.';
+COMMENT ON COLUMN ops.runs.refresh_of IS 'For a refresh: the run whose model re-scored every user; NULL for a pipeline run.';
 COMMENT ON COLUMN ops.runs.status IS 'published (its rows are in marts.*), pruned (dropped by retention), or failed.';
 
 CREATE TABLE IF NOT EXISTS ops.latest (

@@ -1,0 +1,120 @@
+"""The model card of a published run: which model produced the metrics and which the lists, the
+model, data, training, evaluation and embeddings, in markdown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def model_card(
+    run_id: str,
+    dataset: str,
+    split: dict,
+    train: dict,
+    served: dict | None,
+    comparison_md: str,
+    agreement: dict[str, float],
+    figures: list[str],
+) -> str:
+    """train: the evaluated model's manifest; served: the refit model's (None: no refit)."""
+    mc = train["model_config"]
+    test = train["metrics"]["test"]
+    figs = "\n".join(f"![{Path(f).stem}](figures/{Path(f).name})" for f in figures)
+    lists = _lists_text(served)
+    rank_path = (
+        f"hidden {mc['rank_hidden']}, {mc['rank_dim']}-d output, learned id embeddings: "
+        f"{mc['rank_id_embeddings']}, aggregation {mc['rank_aggr']}, layers combined by "
+        f"{mc['rank_combine']}, `rates_dev` relation: {mc['rank_rating_messages']}, "
+        f"temperature {mc['rank_temperature']}"
+    )
+    return f"""# Model card: reelgraph GraphSAGE, run {run_id}
+
+## Which model is which
+**Test metrics** below come from the model trained on the train part of split
+`{split["split_id"]}`, each output selected on the validation part, scored once on the test part.
+{lists}
+
+## Model
+Two 2-layer GraphSAGE encoders (PyG `SAGEConv` update rule over torch-native CSR adjacency) on
+the bipartite user-movie graph, messages in both directions.
+- Rating output: predicted rating = global mean + user bias + movie bias + <z_u, z_m> (stars),
+  hidden {mc["hidden"]}, {mc["embed_dim"]}-d, relations `rates` (mean of neighbours) and `rates_dev`
+  (weighted by rating minus the global mean), id embeddings: {mc["id_embeddings"]}, dropout {mc["dropout"]}.
+- Ranking output (the lists): score = <y_u, y_m> + c_m, {rank_path}.
+Inductive: a new user's ratings give their vectors without retraining.
+
+## Data
+Dataset `{dataset}`; split `{split["split_id"]}` ({split["counts"]["train"]:,} train /
+{split["counts"]["val"]:,} validation / {split["counts"]["test"]:,} test ratings; cold-start
+users {split["counts"]["cold_users"]}, movies {split["counts"]["cold_movies"]}). Features come
+from train ratings only.
+
+{_training_section(train)}
+## Evaluation (test split; every model on the same split through the same code)
+GraphSAGE test RMSE {test["rmse"]:.4f} stars, MAE {test["mae"]:.4f}. Ranking over the full
+catalogue with each user's train movies excluded; relevant = test rating >= 4. `mse_scaled` and
+`ndcg_ref` are the reference report's figures (ratings min-max scaled to [0, 1]; NDCG over each
+user's own test movies, where a random order scores above 0.9), shown for comparison only.
+
+{comparison_md}
+
+## Embeddings
+Genre agreement of each movie's 10 nearest neighbours (mean Jaccard overlap of genre sets,
+{agreement["movies"]:,} movies with at least 5 ratings): ranking embeddings **{agreement["model"]:.3f}**,
+raw movie features {agreement["raw_features"]:.3f}, random vectors {agreement["random"]:.3f}.
+`reelgraph similar` and the "because you liked" explanations use these vectors.
+
+## Limitations
+- Trained and evaluated offline on one split; no online or temporal validation unless the
+  split protocol is `temporal`.
+- The least relevant list holds the movies of lowest predicted rating: what the user is expected
+  to dislike, not merely what they would never pick.
+- Cold-start users and movies are scored from features alone; explanations ("because you liked")
+  are the user's highly rated movies nearest in embedding space, not causal reasons.
+
+## Figures
+{figs}
+"""
+
+
+def _lists_text(served: dict | None) -> str:
+    """Which model the published lists come from (served: the refit's manifest, or None)."""
+    if served is not None:
+        return (
+            f"**Published lists and embeddings** come from the same settings refit on every "
+            f"rating (train, validation and test: split `{served['split_id']}`) for the epoch "
+            f"counts chosen on validation (rating output {served['best_epoch']}, ranking output "
+            f"{served['best_rank_epoch']}), {served['seconds']:.0f} s on {served['device']}. "
+            "They exclude every movie the user has rated. Their quality is the evaluated "
+            "model's or better; it cannot be measured (no rating is held out from it)."
+        )
+    else:
+        return (
+            "**Published lists and embeddings** come from the evaluated model itself (`--no-refit`); "
+            "they exclude every movie the user has rated, held-out ones included."
+        )
+
+
+def _training_section(train: dict) -> str:
+    """The model card's training paragraph, from the evaluated model's manifest."""
+    tc = train["train_config"]
+    budget = (
+        f"; stopped by the {tc['max_minutes']}-minute training budget, not by patience "
+        "(the outputs may still have been improving)"
+        if train.get("stopped_by_budget")
+        else ""
+    )
+    messages = (
+        "every train edge passes messages and is supervised"
+        if tc["message_fraction"] >= 1.0
+        else f"each epoch {tc['message_fraction']:.0%} of train edges pass messages and the rest "
+        "are supervised"
+    )
+    return f"""## Training
+Mini-batches; {messages}. Rating output: MSE, AdamW (lr {tc["lr"]}, weight decay {tc["weight_decay"]}),
+selected at its best validation RMSE (epoch {train["best_epoch"]}). Ranking output: {tc["rank_loss"]}
+loss over {tc["rank_negatives"]} sampled negatives (in-batch too: {tc["rank_in_batch"]}, logQ-corrected),
+positives rated >= {tc["rank_threshold"]}, AdamW (lr {tc["rank_lr"]}), selected at its best validation
+NDCG@{tc["rank_select_k"]} (epoch {train["best_rank_epoch"]}). {train["epochs_run"]} epochs in
+{train["seconds"]:.0f} s on {train["device"]}, seed {tc["seed"]}{budget}.
+"""

@@ -1,0 +1,94 @@
+"""The model beside its files: which device runs it, its default settings for a graph, and the
+model file (save / load). Scoring, publishing, refresh, the explorer and training all load
+models here.
+
+Imports only torch / torch_geometric / numpy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import torch
+
+from reelgraph.errors import TrainingError
+from reelgraph.graph import RatingGraph
+from reelgraph.model import GraphSAGERecommender
+from reelgraph.model_config import ModelConfig
+from reelgraph.train_config import TrainConfig
+
+MODEL_FORMAT = 2  # model files of format 1 (one shared encoder) cannot be loaded
+
+
+def select_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise TrainingError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from exc
+    if device.type not in ("cpu", "cuda"):
+        raise TrainingError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise TrainingError(
+            f"device {name!r} requested but CUDA is not available here; use --device cpu or auto"
+        )
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise TrainingError(f"device {name!r}: only {torch.cuda.device_count()} CUDA device(s)")
+    return device
+
+
+def default_model_config(graph: RatingGraph, **overrides: object) -> ModelConfig:
+    _, _, r = graph.part("train")
+    return ModelConfig(
+        n_users=graph.n_users,
+        n_movies=graph.n_movies,
+        user_in=graph.x_user.shape[1],
+        movie_in=graph.x_movie.shape[1],
+        global_mean=float(r.double().mean()) if r.numel() else 3.5,
+        **overrides,  # type: ignore[arg-type]
+    )
+
+
+def save_model(
+    path: Path,
+    model: GraphSAGERecommender,
+    model_cfg: ModelConfig,
+    cfg: TrainConfig,
+    metrics: dict,
+    history: list[dict],
+    best_epoch: int,
+    best_rank_epoch: int | None,
+) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(
+        {
+            "format": MODEL_FORMAT,
+            "state_dict": model.state_dict(),
+            "config": dataclasses.asdict(model_cfg),
+            "train_config": dataclasses.asdict(cfg),
+            "metrics": metrics,
+            "history": history,
+            "best_epoch": best_epoch,
+            "best_rank_epoch": best_rank_epoch,
+        },
+        tmp,
+    )
+    tmp.replace(path)
+
+
+def load_model(
+    path: str | Path, device: str | torch.device = "cpu"
+) -> tuple[GraphSAGERecommender, dict]:
+    """The model and the rest of the file (config, metrics, history): plain tensors, weights_only."""
+    d = torch.load(path, weights_only=True, map_location=device)
+    if d.get("format") != MODEL_FORMAT:
+        raise TrainingError(
+            f"{path} was written by an older reelgraph (one shared encoder); train it again with "
+            "`reelgraph run`"
+        )
+    model = GraphSAGERecommender(ModelConfig(**d["config"])).to(device)
+    model.load_state_dict(d["state_dict"])
+    model.eval()
+    return model, d

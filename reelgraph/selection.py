@@ -1,0 +1,64 @@
+"""Model selection during training: each output's best validation figure, epoch and weights,
+and the training state a checkpoint carries (so a resumed run repeats the uninterrupted one)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import torch
+
+
+@dataclasses.dataclass
+class OutputSelection:
+    """Model selection of one output: its best validation figure, epoch and weights."""
+
+    best: float
+    best_epoch: int = 0
+    bad_epochs: int = 0
+    done: bool = False
+    snapshot: dict | None = None
+    seconds_to_best: float = 0.0
+
+    def update(self, value: float, epoch: int, better: bool, weights: dict, t: float) -> None:
+        if better:
+            self.best, self.best_epoch, self.bad_epochs = value, epoch, 0
+            self.snapshot = snapshot(weights)
+            self.seconds_to_best = t
+        else:
+            self.bad_epochs += 1
+
+
+@dataclasses.dataclass
+class TrainState:
+    epoch: int = 0
+    rating: OutputSelection = dataclasses.field(default_factory=lambda: OutputSelection(math.inf))
+    ranking: OutputSelection = dataclasses.field(default_factory=lambda: OutputSelection(-math.inf))
+    history: list[dict] = dataclasses.field(default_factory=list)
+    elapsed: float = 0.0  # training seconds before this process (resumed runs)
+    budget_spent: bool = False  # max_minutes ended the training, not patience
+
+    def to_checkpoint(self) -> dict:
+        return {
+            "budget_spent": self.budget_spent,
+            "epoch": self.epoch,
+            "rating": dataclasses.asdict(self.rating),
+            "ranking": dataclasses.asdict(self.ranking),
+            "history": self.history,
+            "elapsed": self.elapsed,
+        }
+
+    @staticmethod
+    def from_checkpoint(ckpt: dict) -> TrainState:
+        return TrainState(
+            ckpt["epoch"],
+            OutputSelection(**ckpt["rating"]),
+            OutputSelection(**ckpt["ranking"]),
+            list(ckpt["history"]),
+            ckpt["elapsed"],
+            ckpt["budget_spent"],
+        )
+
+
+def snapshot(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in state_dict.items()}
