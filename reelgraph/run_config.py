@@ -88,16 +88,16 @@ def load(path: str | Path) -> RunConfig:
 
 
 def check(config: RunConfig) -> None:
-    """Every key names a setting that exists (the dataclasses are imported lazily: torch)."""
+    """Every key names a setting a run may set (the same ones the run spec exposes)."""
     from reelgraph.baselines import BASELINES
-    from reelgraph.model import ModelConfig
+    from reelgraph.model_config import ModelConfig
+    from reelgraph.run_spec import DERIVED_MODEL, DERIVED_TRAIN
     from reelgraph.train_config import TrainConfig
 
     where = config.path or "the config"
-    derived = {"n_users", "n_movies", "user_in", "movie_in", "global_mean"}
     for section, cls, skip in (
-        ("graphsage.model", ModelConfig, derived),
-        ("graphsage.train", TrainConfig, {"device", "seed"}),
+        ("graphsage.model", ModelConfig, DERIVED_MODEL),
+        ("graphsage.train", TrainConfig, DERIVED_TRAIN),
     ):
         allowed = {f.name for f in dataclasses.fields(cls)} - skip
         given = config.model if section.endswith("model") else config.train

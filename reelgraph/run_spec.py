@@ -137,9 +137,6 @@ class RunSpec(BaseModel):
     def set_train(self) -> dict:
         return self.train.model_dump(exclude_none=True)
 
-    def to_json(self) -> str:
-        return self.model_dump_json()
-
 
 def parse(fields: dict) -> RunSpec:
     """A RunSpec from flow parameters or a JSON object; a bad one is one line naming the field."""
