@@ -18,13 +18,7 @@ def ingest_flow(
     force: bool = False,
 ) -> dict:
     """Acquire a MovieLens release (or a local copy) and load it into the warehouse's raw layer."""
-    preflight.ingest_inputs(
-        dataset=dataset,
-        source=source,
-        warehouse=warehouse,
-        cache_dir=cache_dir,
-        max_reject_fraction=max_reject_fraction,
-    )
+    preflight.ingest_inputs(**locals())
     preflight.download_reachable(dataset, source, cache_dir)
     manifest = acquire_task(dataset, settings.source(source), cache_dir)
     try:

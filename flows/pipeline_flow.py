@@ -38,6 +38,11 @@ def _pipeline_flow(**fields: object) -> dict:
 pipeline_flow = flow(name="pipeline")(run_spec.with_spec_parameters(_pipeline_flow))
 
 
+def _model_files(trained: dict) -> dict[str, str]:
+    """The graph and model files a trained model's manifest names, as a stage flow takes them."""
+    return {"graph_path": trained["graph_path"], "model_path": trained["model_path"]}
+
+
 class _Stages:
     """The stages of one pipeline run, in order, each timed."""
 
@@ -103,8 +108,7 @@ class _Stages:
             "evaluate",
             evaluate_flow,
             run_id=run_id,
-            graph_path=trained["graph_path"],
-            model_path=trained["model_path"],
+            **_model_files(trained),
             warehouse=spec.warehouse,
             outputs=spec.outputs,
             k_values=sorted({10, spec.k}),
@@ -133,8 +137,7 @@ class _Stages:
             "publish+figures",
             publish_flow,
             record=record,
-            graph_path=served["graph_path"],
-            model_path=served["model_path"],
+            **_model_files(served),
             split=feats["split"],
             train=trained,
             served=served if spec.refit else None,
@@ -208,17 +211,7 @@ def check_pipeline(spec: RunSpec) -> tuple[run_config.RunConfig, dict, dict]:
     """Every parameter of a pipeline run checked before any work starts (the command line
     calls this before Prefect starts; the flow again for deployments); returns the resolved
     config and GraphSAGE's model and training settings."""
-    preflight.run_inputs(
-        dataset=spec.dataset,
-        source=spec.source,
-        warehouse=spec.warehouse,
-        outputs=spec.outputs,
-        split=spec.split,
-        seed=spec.seed,
-        n_users=spec.n_users,
-        val_fraction=spec.val_fraction,
-        test_fraction=spec.test_fraction,
-    )
+    preflight.run_inputs(**dict(spec))
     preflight.at_least("--k", spec.k, 1)
     if spec.k > 1000:
         raise preflight.ParameterError(f"--k must be at most 1000, got {spec.k}")

@@ -14,15 +14,15 @@ def publish_flow(
     model_path: str,
     split: dict,
     train: dict,
+    k: int,
+    retention: int,
+    device: str,
     served: dict | None = None,
     warehouse: str | None = None,
     outputs: str | None = None,
-    k: int = 20,
-    retention: int = 5,
-    device: str = "auto",
 ) -> dict:
     """Publish a trained and evaluated run: mart rows and figures and model card, then the marts
-    and *_latest switch in one transaction.
+    and *_latest switch in one transaction (k, retention, device: as the run spec says).
     train: the evaluated model's manifest; served: the refit model's, when the lists come from
     a model refit on every rating (None: from the evaluated model)."""
     wh = str(settings.warehouse_path(warehouse))

@@ -75,36 +75,13 @@ def tune_flow(
 
 
 def check_tune(
-    *,
-    dataset: str,
-    source: str | None,
-    warehouse: str | None,
-    outputs: str | None,
-    split: str,
-    val_fraction: float,
-    test_fraction: float,
-    n_users: int | None,
-    seed: int,
-    trials: int,
-    models: list[str] | None,
-    out: str | None,
-    **_: object,
+    *, trials: int, models: list[str] | None, out: str | None, **params: object
 ) -> list[str]:
     """Every parameter of a tuning checked before any work starts; returns the models."""
-    preflight.run_inputs(
-        dataset=dataset,
-        source=source,
-        warehouse=warehouse,
-        outputs=outputs,
-        split=split,
-        seed=seed,
-        n_users=n_users,
-        val_fraction=val_fraction,
-        test_fraction=test_fraction,
-    )
+    preflight.run_inputs(**params)
     preflight.at_least("--trials", trials, 1)
     preflight.names("--models", models, TUNABLE)
     if out is not None:
         preflight.writable_file(out, "--out")
-    preflight.download_reachable(dataset, source)
+    preflight.download_reachable(params["dataset"], params["source"])
     return list(models or TUNABLE)

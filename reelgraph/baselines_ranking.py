@@ -12,6 +12,7 @@ import warnings
 import numpy as np
 import torch
 
+from reelgraph.baselines_rating import RankingOnly, epoch_batches
 from reelgraph.evaluate import ScoresOf, ValidationProbe
 from reelgraph.graph import RatingGraph
 
@@ -23,7 +24,7 @@ class EASEConfig:
     max_items: int = 6000  # ... as are all but the most rated this many (memory: items^2 doubles)
 
 
-class EASE:
+class EASE(RankingOnly):
     """Embarrassingly Shallow Autoencoder (Steck 2019): B = I - P / diag(P), P = (X'X + l I)^-1,
     on the `max_items` most rated movies with at least `min_ratings` train ratings so the
     item-item matrix fits in memory; other movies score lowest."""
@@ -60,9 +61,6 @@ class EASE:
         out = torch.full((users.numel(), self.n_movies), -1e9)
         out[:, self.items] = _csr_rows(self.X, users) @ self.B
         return out
-
-    def predict(self, users: torch.Tensor, movies: torch.Tensor) -> None:
-        return None
 
 
 def _gram(x: torch.Tensor, rows: int = 16_384) -> torch.Tensor:
@@ -152,7 +150,7 @@ class LightGCNConfig:
     seed: int = 0
 
 
-class LightGCNBaseline:
+class LightGCNBaseline(RankingOnly):
     """torch_geometric.nn.LightGCN on the positive train interactions, BPR loss with one random
     negative per positive; propagation over a torch-native sparse normalised adjacency; the
     epoch with the best validation NDCG@20 is kept."""
@@ -183,11 +181,8 @@ class LightGCNBaseline:
         gen = torch.Generator().manual_seed(cfg.seed)
         select = _EpochSelection(graph, cfg.patience, cfg.seed, cfg.max_minutes)
         params = list(self.model.parameters())
-        batch = max(cfg.batch_size, -(-u.numel() // cfg.max_steps_per_epoch))
         for epoch in range(1, cfg.epochs + 1):
-            perm = torch.randperm(u.numel(), generator=gen)
-            for s in range(0, u.numel(), batch):
-                idx = perm[s : s + batch]
+            for idx in epoch_batches(u.numel(), cfg.batch_size, cfg.max_steps_per_epoch, gen):
                 neg = torch.randint(0, graph.n_movies, (idx.numel(),), generator=gen) + self.n_users
                 emb = self._propagate()
                 ue, pe, ne = emb[u[idx]], emb[m[idx] + self.n_users], emb[neg]
@@ -228,9 +223,6 @@ class LightGCNBaseline:
     def score(self, users: torch.Tensor) -> torch.Tensor:
         return self.emb[users] @ self.emb[self.n_users :].T
 
-    def predict(self, users: torch.Tensor, movies: torch.Tensor) -> None:
-        return None
-
 
 @dataclasses.dataclass
 class BPRMFConfig:
@@ -246,7 +238,7 @@ class BPRMFConfig:
     seed: int = 0
 
 
-class BPRMF:
+class BPRMF(RankingOnly):
     """Matrix factorisation trained for the list (Rendle et al. 2009): score = <p_u, q_i> + b_i,
     BPR loss with one uniform negative per positive, Adam on mini-batches; the epoch with the
     best validation NDCG@20 is kept."""
@@ -264,11 +256,8 @@ class BPRMF:
         opt = torch.optim.Adam(params, lr=cfg.lr)
         gen = torch.Generator().manual_seed(cfg.seed)
         select = _EpochSelection(graph, cfg.patience, cfg.seed, cfg.max_minutes)
-        batch = max(cfg.batch_size, -(-u.numel() // cfg.max_steps_per_epoch))
         for epoch in range(1, cfg.epochs + 1):
-            perm = torch.randperm(u.numel(), generator=gen)
-            for s in range(0, u.numel(), batch):
-                idx = perm[s : s + batch]
+            for idx in epoch_batches(u.numel(), cfg.batch_size, cfg.max_steps_per_epoch, gen):
                 bu, bp = u[idx], m[idx]
                 bn = torch.randint(0, graph.n_movies, (idx.numel(),), generator=gen)
                 pu, qp, qn = self.P[bu], self.Q[bp], self.Q[bn]
@@ -288,9 +277,6 @@ class BPRMF:
     def score(self, users: torch.Tensor) -> torch.Tensor:
         return torch.addmm(self.bi[None, :], self.P[users], self.Q.T)
 
-    def predict(self, users: torch.Tensor, movies: torch.Tensor) -> None:
-        return None
-
 
 @dataclasses.dataclass
 class IALSConfig:
@@ -302,7 +288,7 @@ class IALSConfig:
     seed: int = 0
 
 
-class IALS:
+class IALS(RankingOnly):
     """Implicit alternating least squares (Hu, Koren and Volinsky 2008) from the `implicit`
     package: every train interaction observed with confidence 1 + alpha, all else zero."""
 
@@ -336,6 +322,3 @@ class IALS:
     @torch.no_grad()
     def score(self, users: torch.Tensor) -> torch.Tensor:
         return self.users[users] @ self.items.T
-
-    def predict(self, users: torch.Tensor, movies: torch.Tensor) -> None:
-        return None

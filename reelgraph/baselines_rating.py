@@ -6,12 +6,31 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Iterator
 
 import numpy as np
 import torch
 
 from reelgraph.decoder import clamp_rating
 from reelgraph.graph import RatingGraph
+
+
+def epoch_batches(
+    n: int, batch_size: int, max_steps: int, gen: torch.Generator
+) -> Iterator[torch.Tensor]:
+    """One pass over n training rows in random order, in batches of batch_size, grown where
+    that would take more than max_steps steps (a pass over 25M ratings stays affordable)."""
+    batch = max(batch_size, -(-n // max_steps))
+    perm = torch.randperm(n, generator=gen)
+    for start in range(0, n, batch):
+        yield perm[start : start + batch]
+
+
+class RankingOnly:
+    """A baseline that ranks but predicts no stars: the rating metrics leave it out."""
+
+    def predict(self, users: torch.Tensor, movies: torch.Tensor) -> None:
+        return None
 
 
 class GlobalMean:
@@ -58,7 +77,7 @@ class Bias:
         return clamp_rating(self.mu + self.bu[users] + self.bi[movies])
 
 
-class Popularity:
+class Popularity(RankingOnly):
     name = "popularity"
 
     def __init__(self, graph: RatingGraph) -> None:
@@ -66,9 +85,6 @@ class Popularity:
 
     def score(self, users: torch.Tensor) -> torch.Tensor:
         return self.counts.expand(users.numel(), -1)
-
-    def predict(self, users: torch.Tensor, movies: torch.Tensor) -> None:
-        return None
 
 
 @dataclasses.dataclass
@@ -107,11 +123,8 @@ class MF:
         gen = torch.Generator().manual_seed(cfg.seed)
         best, best_state, bad = float("inf"), None, 0
         t0, self.history = time.perf_counter(), []
-        batch = max(cfg.batch_size, -(-u.numel() // cfg.max_steps_per_epoch))
         for epoch in range(1, cfg.epochs + 1):
-            perm = torch.randperm(u.numel(), generator=gen)
-            for s in range(0, u.numel(), batch):
-                idx = perm[s : s + batch]
+            for idx in epoch_batches(u.numel(), cfg.batch_size, cfg.max_steps_per_epoch, gen):
                 bu_, bm_ = u[idx], m[idx]
                 p, q = self.P[bu_], self.Q[bm_]
                 pred = self.mu + self.bu[bu_] + self.bi[bm_] + (p * q).sum(-1)

@@ -36,25 +36,14 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
-    preflight.ingest_inputs(
-        dataset=args.dataset,
-        source=args.source,
-        warehouse=args.warehouse,
-        max_reject_fraction=args.max_reject_fraction,
-    )
+    preflight.ingest_inputs(**vars(args))
     preflight.download_reachable(args.dataset, args.source)
     settings.configure_prefect_environment()
     from flows.ingest_flow import ingest_flow
 
     settings.quiet_prefect_notices()
 
-    result = ingest_flow(
-        dataset=args.dataset,
-        source=args.source,
-        warehouse=args.warehouse,
-        max_reject_fraction=args.max_reject_fraction,
-        force=args.force,
-    )
+    result = ingest_flow(**_flow_arguments(ingest_flow, args))
     _print_ingest(result, args.json)
     return 0
 
@@ -146,19 +135,7 @@ def _cmd_tune(args: argparse.Namespace) -> int:
 
     settings.quiet_prefect_notices()
 
-    params = dict(
-        dataset=args.dataset,
-        source=args.source,
-        warehouse=args.warehouse,
-        outputs=args.outputs,
-        split=args.split,
-        n_users=args.n_users,
-        seed=args.seed,
-        trials=args.trials,
-        models=args.models,
-        out=args.out,
-        force=args.force,
-    )
+    params = _flow_arguments(tune_flow, args)
     check_tune(**{**_defaults(tune_flow), **params})  # before any work starts
     result = tune_flow(**params)
     if args.json:
@@ -171,13 +148,22 @@ def _cmd_tune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _flow_parameters(flow) -> dict[str, inspect.Parameter]:  # noqa: ANN001 - a Prefect flow
+    return dict(inspect.signature(flow.fn).parameters)
+
+
 def _defaults(flow) -> dict:  # noqa: ANN001 - a Prefect flow
     """The flow's parameters as it would run with nothing set."""
     return {
         name: p.default
-        for name, p in inspect.signature(flow.fn).parameters.items()
+        for name, p in _flow_parameters(flow).items()
         if p.default is not inspect.Parameter.empty
     }
+
+
+def _flow_arguments(flow, args: argparse.Namespace) -> dict:  # noqa: ANN001 - a Prefect flow
+    """The command's arguments that are parameters of the flow it runs (same names)."""
+    return {name: getattr(args, name) for name in _flow_parameters(flow) if hasattr(args, name)}
 
 
 def _cmd_server(args: argparse.Namespace) -> int:

@@ -10,6 +10,12 @@ import sys
 from reelgraph import preflight, settings
 from reelgraph.errors import CliError
 
+# The columns each command prints, in order (--json prints every field).
+LIST_COLUMNS = "rank movie_id title year genres score predicted_rating because_title".split()
+RUN_COLUMNS = "run_id dataset status latest device test_rmse test_recall_at_20 finished_at".split()
+METRIC_COLUMNS = "model rmse mae recall@20 ndcg@20 precision@10 map@20 hit_rate@20".split()
+METRIC_COLUMNS += ["coverage@20", "novelty@20"]
+
 
 def _reader(args: argparse.Namespace):  # noqa: ANN202
     from warehouse.read import Reader
@@ -77,42 +83,14 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 0
-    _emit(
-        rows,
-        args.json,
-        [
-            "rank",
-            "movie_id",
-            "title",
-            "year",
-            "genres",
-            "score",
-            "predicted_rating",
-            "because_title",
-        ],
-    )
+    _emit(rows, args.json, LIST_COLUMNS)
     return 0
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:
     with _reader(args) as r:
         rows = r.runs()
-    _emit(
-        rows,
-        args.json,
-        None
-        if args.json
-        else [
-            "run_id",
-            "dataset",
-            "status",
-            "latest",
-            "device",
-            "test_rmse",
-            "test_recall_at_20",
-            "finished_at",
-        ],
-    )
+    _emit(rows, args.json, None if args.json else RUN_COLUMNS)
     return 0
 
 
@@ -130,22 +108,7 @@ def _cmd_metrics(args: argparse.Namespace) -> int:
         name = f"{row['metric']}@{row['k']}" if row["k"] is not None else row["metric"]
         table.setdefault(row["model"], {"model": row["model"]})[name] = row["value"]
     print(f"run {rows[0]['run_id'] if rows else args.run}: test split")
-    _emit(
-        list(table.values()),
-        False,
-        [
-            "model",
-            "rmse",
-            "mae",
-            "recall@20",
-            "ndcg@20",
-            "precision@10",
-            "map@20",
-            "hit_rate@20",
-            "coverage@20",
-            "novelty@20",
-        ],
-    )
+    _emit(list(table.values()), False, METRIC_COLUMNS)
     return 0
 
 

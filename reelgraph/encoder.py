@@ -95,14 +95,12 @@ class SAGEEncoder(nn.Module):
         x_movie: torch.Tensor,
         graph: MessageGraph,
         block: Block,
-        deviation: torch.Tensor | None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Head outputs of the block's seed users and movies only, over sampled neighbourhoods
         (see reelgraph.sampling): the same function as `forward` in expectation, and exactly
         when every node keeps all its neighbours. graph: the epoch's message graph, for the
-        exact first-layer aggregates of the features and the degrees; deviation: each train
-        edge's rating minus the global mean (canonical order), for `rates_dev`."""
-        rel = graph.relations
+        exact first-layer aggregates of the features and the degrees."""
+        rel, deviation = graph.relations, block.deviation
         u1, m1 = block.users1, block.movies1
         h_u = self.user_proj(x_user.index_select(0, u1))
         h_m = self.movie_proj(x_movie.index_select(0, m1))

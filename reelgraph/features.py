@@ -24,7 +24,7 @@ import polars as pl
 
 from reelgraph.conventions import NO_GENRES
 from reelgraph.errors import ReelgraphError
-from warehouse import connect, run_sql_file
+from warehouse import connect, create_tables
 from warehouse.connection import fetch_one, sql_text, transaction
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ def build_features(
     """Compute and store both feature tables for a split (skipped when already built)."""
     con = connect(warehouse)
     try:
-        run_sql_file(con, "features", "tables.sql")
+        create_tables(con, "features")
         key = _build_key(params)
         if fetch_one(con, "SELECT 1 FROM staging.splits WHERE split_id = ?", [split_id]) is None:
             raise FeatureError(f"split {split_id!r} does not exist; make the split first")

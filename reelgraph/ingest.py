@@ -22,7 +22,7 @@ import polars as pl
 from reelgraph.datasets import DatasetManifest
 from reelgraph.errors import IngestError, first_line
 from reelgraph.ingest_checks import SPECS, CheckedFile, check_file, enforce_threshold
-from warehouse import connect, run_sql_file
+from warehouse import connect, create_tables
 from warehouse.connection import fetch_one, transaction
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ def ingest(
         raise IngestError(f"max_reject_fraction must be within [0, 1], got {max_reject_fraction}")
     con = connect(warehouse)
     try:
-        run_sql_file(con, "ops", "tables.sql")
+        create_tables(con, "ops")
         refuse_other_dataset(con, manifest.dataset, warehouse)
         if not force:
             previous = current_ingest(con)
@@ -178,7 +178,7 @@ def _load(
     before_commit: Callable[[duckdb.DuckDBPyConnection], None] | None,
 ) -> int:
     with transaction(con):
-        run_sql_file(con, "raw", "tables.sql")  # recreates every raw table, empty
+        create_tables(con, "raw")  # recreates every raw table, empty
         for file, c in checked.items():
             table = _table_of(file)
             con.register("incoming", c.good.to_arrow())

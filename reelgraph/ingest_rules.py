@@ -48,6 +48,17 @@ class Rules:
 _Check = tuple[str, pl.Expr]  # (reason, is_bad)
 NOT_ID = "is not a positive integer"
 I32, F64, I64 = pl.Int32(), pl.Float64(), pl.Int64()
+# The warehouse's name of each release column that it renames (the others keep theirs).
+WAREHOUSE_NAME = {"userId": "user_id", "movieId": "movie_id", "tagId": "tag_id", "timestamp": "ts"}
+
+
+def _columns(*source: str) -> dict[str, pl.Expr]:
+    """Release columns copied as they are, under their warehouse names."""
+    return {WAREHOUSE_NAME.get(c, c): pl.col(c) for c in source}
+
+
+def _id_check(source: str) -> _Check:
+    return (f"{source} {NOT_ID}", _positive(WAREHOUSE_NAME[source]))
 
 
 def rules_for(file: str, known: dict[str, pl.DataFrame]) -> Rules:
@@ -65,13 +76,9 @@ def rules_for(file: str, known: dict[str, pl.DataFrame]) -> Rules:
 def _rules_movies(known: dict[str, pl.DataFrame], unknown_movie: _Check) -> Rules:
     return Rules(
         {"movieId": I32},
-        {
-            "movie_id": pl.col("movieId"),
-            "title": pl.col("title"),
-            "genres": pl.col("genres"),
-        },
+        _columns("movieId", "title", "genres"),
         [
-            (f"movieId {NOT_ID}", _positive("movie_id")),
+            _id_check("movieId"),
             ("title is empty", _blank("title")),
             ("genres is empty", _blank("genres")),
             _not_utf8("title"),
@@ -84,15 +91,10 @@ def _rules_movies(known: dict[str, pl.DataFrame], unknown_movie: _Check) -> Rule
 def _rules_ratings(known: dict[str, pl.DataFrame], unknown_movie: _Check) -> Rules:
     return Rules(
         {"userId": I32, "movieId": I32, "rating": F64, "timestamp": I64},
-        {
-            "user_id": pl.col("userId"),
-            "movie_id": pl.col("movieId"),
-            "rating": pl.col("rating"),
-            "ts": pl.col("timestamp"),
-        },
+        _columns("userId", "movieId", "rating", "timestamp"),
         [
-            (f"userId {NOT_ID}", _positive("user_id")),
-            (f"movieId {NOT_ID}", _positive("movie_id")),
+            _id_check("userId"),
+            _id_check("movieId"),
             (
                 "rating is not one of 0.5, 1.0, ..., 5.0",
                 ~pl.col("rating").is_in(VALID_RATINGS).fill_null(False),
@@ -107,15 +109,10 @@ def _rules_ratings(known: dict[str, pl.DataFrame], unknown_movie: _Check) -> Rul
 def _rules_tags(known: dict[str, pl.DataFrame], unknown_movie: _Check) -> Rules:
     return Rules(
         {"userId": I32, "movieId": I32, "timestamp": I64},
-        {
-            "user_id": pl.col("userId"),
-            "movie_id": pl.col("movieId"),
-            "tag": pl.col("tag"),
-            "ts": pl.col("timestamp"),
-        },
+        _columns("userId", "movieId", "tag", "timestamp"),
         [
-            (f"userId {NOT_ID}", _positive("user_id")),
-            (f"movieId {NOT_ID}", _positive("movie_id")),
+            _id_check("userId"),
+            _id_check("movieId"),
             ("tag is empty", _blank("tag")),
             _not_utf8("tag"),
             ("timestamp is not a Unix time in seconds", _unix_seconds("ts")),
@@ -136,7 +133,7 @@ def _rules_links(known: dict[str, pl.DataFrame], unknown_movie: _Check) -> Rules
             "tmdb_id": number("tmdbId", I32),
         },
         [
-            (f"movieId {NOT_ID}", _positive("movie_id")),
+            _id_check("movieId"),
             (
                 "imdbId is not a number",
                 ~pl.col("imdb_id").str.contains(r"^\d+$").fill_null(False),
@@ -154,9 +151,9 @@ def _rules_links(known: dict[str, pl.DataFrame], unknown_movie: _Check) -> Rules
 def _rules_genome_tags(known: dict[str, pl.DataFrame], unknown_movie: _Check) -> Rules:
     return Rules(
         {"tagId": I32},
-        {"tag_id": pl.col("tagId"), "tag": pl.col("tag")},
+        _columns("tagId", "tag"),
         [
-            (f"tagId {NOT_ID}", _positive("tag_id")),
+            _id_check("tagId"),
             ("tag is empty", _blank("tag")),
             _not_utf8("tag"),
         ],
@@ -172,14 +169,10 @@ def _rules_genome_scores(known: dict[str, pl.DataFrame], unknown_movie: _Check) 
     )
     return Rules(
         {"movieId": I32, "tagId": I32, "relevance": F64},
-        {
-            "movie_id": pl.col("movieId"),
-            "tag_id": pl.col("tagId"),
-            "relevance": pl.col("relevance"),
-        },
+        _columns("movieId", "tagId", "relevance"),
         [
-            (f"movieId {NOT_ID}", _positive("movie_id")),
-            (f"tagId {NOT_ID}", _positive("tag_id")),
+            _id_check("movieId"),
+            _id_check("tagId"),
             (
                 "relevance is not a number in [0, 1]",
                 pl.col("relevance").is_null()

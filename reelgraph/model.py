@@ -127,13 +127,10 @@ class GraphSAGERecommender(nn.Module):
         x_movie: torch.Tensor,
         graph: MessageGraph,
         block: Block,
-        deviation: torch.Tensor | None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """encode_rating of a mini-batch block's seed users and movies only (rows in the
         block's order): (z_user, b_user, z_movie, b_movie)."""
-        return self._rating_outputs(
-            *self.rating.forward_block(x_user, x_movie, graph, block, deviation)
-        )
+        return self._rating_outputs(*self.rating.forward_block(x_user, x_movie, graph, block))
 
     def encode_ranking_block(
         self,
@@ -141,13 +138,10 @@ class GraphSAGERecommender(nn.Module):
         x_movie: torch.Tensor,
         graph: MessageGraph,
         block: Block,
-        deviation: torch.Tensor | None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """encode_ranking of a block's seeds only: (y_user, y_movie, c_movie)."""
         assert self.ranking is not None
-        return self._ranking_outputs(
-            *self.ranking.forward_block(x_user, x_movie, graph, block, deviation)
-        )
+        return self._ranking_outputs(*self.ranking.forward_block(x_user, x_movie, graph, block))
 
     def _rating_outputs(
         self, u: torch.Tensor, m: torch.Tensor

@@ -153,9 +153,11 @@ def ingest_inputs(
     warehouse: str | None,
     cache_dir: str | None = None,
     max_reject_fraction: float = 0.01,
+    **_: object,
 ) -> None:
     """What any command that ingests needs: a safe dataset name, a source that exists, and a
-    warehouse and download cache it can write."""
+    warehouse and download cache it can write. Other keywords are ignored, so a flow's or a
+    command's parameters can be passed whole."""
     from reelgraph import settings
 
     dataset_name(dataset)
@@ -217,8 +219,10 @@ def run_inputs(
     n_users: int | None,
     val_fraction: float,
     test_fraction: float,
+    **_: object,
 ) -> None:
-    """What `run` and `tune` share: the data, its split, and the folders they write."""
+    """What `run` and `tune` share: the data, its split, and the folders they write. Other
+    keywords are ignored, so a flow's parameters can be passed whole."""
     from reelgraph import settings
 
     ingest_inputs(dataset=dataset, source=source, warehouse=warehouse)

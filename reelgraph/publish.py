@@ -27,7 +27,7 @@ from reelgraph.conventions import RELEVANT_RATING
 from reelgraph.graph import RatingGraph, UserItems
 from reelgraph.run_layout import RunLayout, marts_dir
 from reelgraph.scoring import Scorer
-from warehouse import connect, run_sql_file
+from warehouse import connect, create_tables, run_sql_file
 from warehouse.connection import transaction
 
 log = logging.getLogger(__name__)
@@ -246,8 +246,8 @@ def commit_run(
     marts_root = marts_dir(RunLayout(run_dir).outputs)
     con = connect(warehouse)
     try:
-        run_sql_file(con, "marts", "metrics.sql")
-        run_sql_file(con, "marts", "tables.sql")
+        create_tables(con, "marts", "metrics.toml")
+        create_tables(con, "marts")
         run_sql_file(con, "marts", "latest_views.sql")
         with transaction(con):
             for table, name in MART_FILES.items():

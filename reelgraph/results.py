@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from warehouse import connect, run_sql_file
+from warehouse import connect, create_tables
 from warehouse.connection import transaction
 
 MetricRow = tuple[str, str, str, int | None, float]  # model, split, metric, k, value
@@ -22,7 +22,7 @@ def write_metrics(
     replace = sorted(set(models) if models is not None else {r[0] for r in rows})
     con = connect(warehouse)
     try:
-        run_sql_file(con, "marts", "metrics.sql")
+        create_tables(con, "marts", "metrics.toml")
         with transaction(con):
             if replace:
                 con.execute(

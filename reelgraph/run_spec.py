@@ -193,10 +193,7 @@ def _argument(annotation: Any) -> dict:
     if typing.get_origin(base) is Literal:
         return {"choices": list(typing.get_args(base))}
     if typing.get_origin(base) in (tuple, list):
-        return {
-            "type": lambda text: [x.strip() for x in text.split(",") if x.strip()],
-            "metavar": "A,B",
-        }
+        return {"type": _comma_list, "metavar": "A,B"}
     return {"type": base}
 
 

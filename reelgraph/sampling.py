@@ -110,6 +110,9 @@ class Block:
     movie_nbr1: torch.Tensor | None = None  # (M1, f) user ids
     movie_slot1: torch.Tensor | None = None
     movie_valid1: torch.Tensor | None = None
+    # Each train edge's rating minus the global mean, canonical order (what `rates_dev` weighs
+    # by; the slots above index it). None: the model has no deviation relation.
+    deviation: torch.Tensor | None = None
 
     @staticmethod
     def build(
@@ -120,9 +123,11 @@ class Block:
         keep: torch.Tensor | None,
         gen: torch.Generator,
         first_layer: bool,
+        deviation: torch.Tensor | None = None,
     ) -> Block:
         """users, movies: unique seed ids. fanout: (layer 1, layer 2) neighbours per node.
-        first_layer: also sample the layer-1 nodes' neighbours (for id embeddings)."""
+        first_layer: also sample the layer-1 nodes' neighbours (for id embeddings).
+        deviation: see the field."""
         un, us, uv = sample_neighbours(
             index.user_ptr, index.user_nbr, index.user_slot, users, fanout[1], keep, gen
         )
@@ -132,6 +137,7 @@ class Block:
         users1, user_pos = _seeds_first(users, mn)
         movies1, movie_pos = _seeds_first(movies, un)
         block = Block(users, movies, users1, movies1, movie_pos, us, uv, user_pos, ms, mv)
+        block.deviation = deviation
         if first_layer:
             block.user_nbr1, block.user_slot1, block.user_valid1 = sample_neighbours(
                 index.user_ptr, index.user_nbr, index.user_slot, users1, fanout[0], keep, gen

@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 
 from reelgraph.errors import ReelgraphError
-from warehouse import connect, run_sql_file
+from warehouse import connect, create_tables, run_sql_file
 from warehouse.connection import fetch_one, transaction
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ def make_split(warehouse: str | Path, params: SplitParams, force: bool = False) 
     params.validate()
     con = connect(warehouse)
     try:
-        run_sql_file(con, "staging", "tables.sql")
+        create_tables(con, "staging")
         checksum = _current_checksum(con)
         split_id = params.split_id(checksum)
         if not force:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -225,48 +226,20 @@ class Preset:
     latent_dim: int = 16
 
 
-PRESETS: dict[str, Preset] = {
-    "tiny": Preset(
-        "tiny",
-        n_users=40,
-        n_movies=120,
-        n_rated_movies=110,
-        n_ratings=1_600,
-        n_tags=150,
-        genome_movies=60,
-        genome_tags=24,
-        max_movie_id=400,
-    ),
-    "small": Preset(
-        "small",
-        n_users=610,
-        n_movies=9_742,
-        n_rated_movies=9_724,
-        n_ratings=100_836,
-        n_tags=3_683,
-        genome_movies=0,
-        genome_tags=0,
-        max_movie_id=193_609,
-    ),
-    "25m": Preset(
-        "25m",
-        n_users=162_541,
-        n_movies=62_423,
-        n_rated_movies=59_047,
-        n_ratings=25_000_095,
-        n_tags=1_093_360,
-        genome_movies=13_816,
-        genome_tags=1_128,
-        max_movie_id=209_171,
-    ),
-}
+# The presets as a table: tiny for tests, then the shapes of ml-latest-small and ml-25m.
+# (name, users, movies, rated movies, ratings, tags, genome movies, genome tags, max movie id)
+_PRESET_ROWS = [
+    ("tiny", 40, 120, 110, 1_600, 150, 60, 24, 400),
+    ("small", 610, 9_742, 9_724, 100_836, 3_683, 0, 0, 193_609),
+    ("25m", 162_541, 62_423, 59_047, 25_000_095, 1_093_360, 13_816, 1_128, 209_171),
+]
+PRESETS: dict[str, Preset] = {row[0]: Preset(*row) for row in _PRESET_ROWS}
 
 MIN_RATINGS_PER_USER = 20
 _USER_CHUNK_RATINGS = 2_000_000  # about 2M ratings per generation chunk keeps memory flat
 
 
-@dataclasses.dataclass(frozen=True)
-class GeneratedDataset:
+class GeneratedDataset(NamedTuple):
     directory: Path
     preset: str
     seed: int

@@ -60,6 +60,7 @@ class Step:
             self.keep,
             gen,
             ids,
+            t.deviation_canonical,
         )
 
     def predict_ratings(
@@ -70,9 +71,7 @@ class Step:
             z_u, b_u, z_m, b_m, _ = model.encode_rating(t.x_user, t.x_movie, self.graph)
             return model.predict(RatingView(z_u, b_u, z_m, b_m), users, movies)  # type: ignore[arg-type]
         block = self._block(users, movies, model.rating.has_ids, gen)
-        z_u, b_u, z_m, b_m = model.encode_rating_block(
-            t.x_user, t.x_movie, self.graph, block, t.deviation_canonical
-        )
+        z_u, b_u, z_m, b_m = model.encode_rating_block(t.x_user, t.x_movie, self.graph, block)
         u, m = local(block.users, users), local(block.movies, movies)
         return model.predict(RatingView(z_u, b_u, z_m, b_m), u, m)  # type: ignore[arg-type]
 
@@ -85,9 +84,7 @@ class Step:
         else:
             movies = torch.cat([batch.movies, cand.movies.reshape(-1)])
             block = self._block(batch.users, movies, model.ranking.has_ids, gen)
-            y_u, y_m, c_m = model.encode_ranking_block(
-                t.x_user, t.x_movie, self.graph, block, t.deviation_canonical
-            )
+            y_u, y_m, c_m = model.encode_ranking_block(t.x_user, t.x_movie, self.graph, block)
             u, pos = local(block.users, batch.users), local(block.movies, batch.movies)
             cm = local(block.movies, cand.movies)
         y_u, y_m, c_m = y_u.float(), y_m.float(), c_m.float()

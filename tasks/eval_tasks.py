@@ -7,7 +7,6 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from reelgraph import comparison, results
-from reelgraph.conventions import RELEVANT_RATING
 from reelgraph.graph import RatingGraph
 from reelgraph.run_layout import RunLayout
 
@@ -19,15 +18,16 @@ def evaluate_task(
     run_dir: str,
     graph_path: str,
     model_path: str,
-    k_values: list[int] | None = None,
-    threshold: float = RELEVANT_RATING,
-    models: list[str] | None = None,
-    baseline_params: dict[str, dict] | None = None,
-    device: str = "auto",
-    seed: int = 0,
+    k_values: list[int] | None,
+    threshold: float,
+    models: list[str] | None,
+    baseline_params: dict[str, dict] | None,
+    device: str,
+    seed: int,
 ) -> dict:
     """GraphSAGE and every baseline on the same split through the same code -> marts.metrics.
-    models None: every baseline that suits the data's size (see comparison.default_baselines)."""
+    models None: every baseline that suits the data's size (see comparison.default_baselines).
+    The defaults are evaluate_flow's."""
     graph = RatingGraph.load(graph_path)
     evals, skipped = comparison.compare(
         graph,

@@ -8,7 +8,7 @@ from prefect import get_run_logger, task
 
 from reelgraph import tuning
 from reelgraph.graph_build import build_graph
-from warehouse import connect, run_sql_file
+from warehouse import connect, create_tables
 from warehouse.connection import transaction
 
 
@@ -59,7 +59,7 @@ def tune_task(
     ]
     con = connect(warehouse)
     try:
-        run_sql_file(con, "ops", "tuning.sql")
+        create_tables(con, "ops", "tuning.toml")
         with transaction(con):
             con.executemany(
                 "INSERT INTO ops.tuning VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows

@@ -13,6 +13,7 @@ from reelgraph.datasets import acquire
 from reelgraph.features import FeatureParams, build_features, load_feature_matrix
 from reelgraph.ingest import ingest
 from reelgraph.split import SplitParams, make_split
+from warehouse import create_tables
 
 MOVIES = """movieId,title,genres
 10,Alpha (1990),Comedy|Drama
@@ -54,7 +55,7 @@ def _hand_warehouse(tmp_path: Path, genome: bool = True, tags: bool = False) -> 
     wh = tmp_path / "w.duckdb"
     ingest(acquire("hand", source=folder, cache_dir=tmp_path / "c"), wh)
     with duckdb.connect(str(wh)) as con:
-        con.execute((Path(__file__).parents[1] / "warehouse/sql/staging/tables.sql").read_text())
+        create_tables(con, "staging")
         con.execute(
             "INSERT INTO staging.splits VALUES ('hand', 'x', 'random', '{}', 0, '{}', now())"
         )

@@ -511,6 +511,7 @@ def test_the_model_card_is_written_before_the_run_is_published(
             warehouse=str(wh),
             outputs=str(outputs),
             k=5,
+            retention=5,
             device="cpu",
         )
     assert (outputs / "runs" / "again" / "model_card.md").is_file()

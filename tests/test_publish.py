@@ -106,8 +106,7 @@ def test_publish_writes_marts_files_and_documents_every_column(
 def test_failure_midway_leaves_latest_on_the_previous_run(
     tiny_env: dict, tiny_model: Path, tmp_path: Path
 ) -> None:
-    wh = _warehouse(tiny_env, tmp_path)
-    _publish(tiny_env, tiny_model, wh, "run-1")
+    wh = _published_once(tiny_env, tiny_model, tmp_path)
 
     def crash(con: duckdb.DuckDBPyConnection) -> None:
         assert (
@@ -141,10 +140,20 @@ _PUBLISHER = textwrap.dedent("""
 """)
 
 
+def _published_once(env: dict, model: Path, tmp_path: Path) -> Path:
+    """A warehouse whose latest run is run-1."""
+    wh = _warehouse(env, tmp_path)
+    _publish(env, model, wh, "run-1")
+    return wh
+
+
 def _start_publisher(
-    env: dict, model: Path, wh: Path, run_id: str, flag: Path, hold: float
-) -> subprocess.Popen:
-    return subprocess.Popen(
+    env: dict, model: Path, wh: Path, run_id: str, hold: float
+) -> tuple[subprocess.Popen, Path]:
+    """A publisher in another process that, inside its transaction, creates the returned flag
+    file and waits `hold` seconds before committing."""
+    flag = wh.parent / f"inside-{run_id}"
+    proc = subprocess.Popen(
         [
             sys.executable,
             "-c",
@@ -159,6 +168,7 @@ def _start_publisher(
             str(hold),
         ]
     )
+    return proc, flag
 
 
 def _wait_for(path: Path, timeout: float = 120) -> None:
@@ -171,10 +181,8 @@ def _wait_for(path: Path, timeout: float = 120) -> None:
 def test_killed_publisher_leaves_latest_on_the_previous_run(
     tiny_env: dict, tiny_model: Path, tmp_path: Path
 ) -> None:
-    wh = _warehouse(tiny_env, tmp_path)
-    _publish(tiny_env, tiny_model, wh, "run-1")
-    flag = tmp_path / "inside"
-    proc = _start_publisher(tiny_env, tiny_model, wh, "run-2", flag, hold=60)
+    wh = _published_once(tiny_env, tiny_model, tmp_path)
+    proc, flag = _start_publisher(tiny_env, tiny_model, wh, "run-2", hold=60)
     _wait_for(flag)  # the publisher is inside its transaction, rows of run-2 inserted
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
@@ -208,13 +216,11 @@ def test_a_reader_in_another_process_keeps_getting_whole_runs(
 ) -> None:
     import json
 
-    wh = _warehouse(tiny_env, tmp_path)
-    _publish(tiny_env, tiny_model, wh, "run-1")
+    wh = _published_once(tiny_env, tiny_model, tmp_path)
     out = tmp_path / "reader.json"
     reader = subprocess.Popen([sys.executable, "-c", _READER, str(wh), "12", str(out)])
     time.sleep(2)
-    flag = tmp_path / "inside"
-    pub = _start_publisher(tiny_env, tiny_model, wh, "run-2", flag, hold=1.5)
+    pub, _ = _start_publisher(tiny_env, tiny_model, wh, "run-2", hold=1.5)
     assert pub.wait(timeout=120) == 0
     assert reader.wait(timeout=120) == 0
     seen = json.loads(out.read_text())
@@ -251,12 +257,12 @@ def test_hive_partitioned_marts_match_the_warehouse_for_kept_runs(
     """What Spark or Trino would read (hive partitioning on run_id) is what marts.* holds for
     the runs retention keeps; a pruned run's partitions go with it."""
     from reelgraph.hive_marts import TABLES
-    from warehouse import run_sql_file
+    from warehouse import create_tables
 
     wh = _warehouse(tiny_env, tmp_path)
     for i in (1, 2, 3):
         with duckdb.connect(str(wh)) as con:  # a metrics row, as the evaluate stage writes it
-            run_sql_file(con, "marts", "metrics.sql")
+            create_tables(con, "marts", "metrics.toml")
             con.execute(
                 "INSERT INTO marts.metrics VALUES (?, 'graphsage', 'test', 'rmse', NULL, ?)",
                 [f"run-{i}", 0.8 + i / 100],

@@ -124,20 +124,20 @@ def test_a_block_with_every_neighbour_computes_what_the_full_graph_does(
     graph = message_graph(trainer.adj, keep, trainer.deviation, reuse_inputs=True)
     users = torch.unique(torch.randint(0, g.n_users, (15,), generator=gen))
     movies = torch.unique(torch.randint(0, g.n_movies, (25,), generator=gen))
-    block = Block.build(trainer.neighbours, users, movies, cfg.fanouts, keep, gen, True)
     dev = trainer.deviation_canonical
-    y_u, y_m, c_m = model.encode_ranking_block(g.x_user, g.x_movie, graph, block, dev)
+    block = Block.build(trainer.neighbours, users, movies, cfg.fanouts, keep, gen, True, dev)
+    y_u, y_m, c_m = model.encode_ranking_block(g.x_user, g.x_movie, graph, block)
     full_u, full_m, full_c, _ = model.encode_ranking(g.x_user, g.x_movie, graph)
     assert torch.allclose(y_u, full_u[users], atol=1e-5)
     assert torch.allclose(y_m, full_m[movies], atol=1e-5)
     assert torch.allclose(c_m, full_c[movies], atol=1e-5)
-    z = model.encode_rating_block(g.x_user, g.x_movie, graph, block, dev)
+    z = model.encode_rating_block(g.x_user, g.x_movie, graph, block)
     full = model.encode_rating(g.x_user, g.x_movie, graph)
     assert torch.allclose(z[0], full[0][users], atol=1e-5)
     assert torch.allclose(z[3], full[3][movies], atol=1e-5)
     # Few neighbours: an estimate, not the exact aggregate.
-    small = Block.build(trainer.neighbours, users, movies, (2, 2), keep, gen, True)
-    y_small = model.encode_ranking_block(g.x_user, g.x_movie, graph, small, dev)[0]
+    small = Block.build(trainer.neighbours, users, movies, (2, 2), keep, gen, True, dev)
+    y_small = model.encode_ranking_block(g.x_user, g.x_movie, graph, small)[0]
     assert torch.isfinite(y_small).all() and not torch.allclose(y_small, y_u, atol=1e-4)
 
 

@@ -1,4 +1,4 @@
-"""The DuckDB warehouse: connections, the SQL files by layer, and the read API.
+"""The DuckDB warehouse: connections, the tables by layer (as data), and the read API.
 
 DuckDB lets one process write a file, or several read it, never both at once. Writers keep
 transactions short; every connection retries a held lock with backoff and says clearly when
@@ -6,5 +6,6 @@ it gives up, so readers (CLI, explorer, a person's duckdb shell) survive a flow'
 """
 
 from warehouse.connection import WarehouseError, WarehouseLockedError, connect, run_sql_file
+from warehouse.schema import create_tables
 
-__all__ = ["WarehouseError", "WarehouseLockedError", "connect", "run_sql_file"]
+__all__ = ["WarehouseError", "WarehouseLockedError", "connect", "create_tables", "run_sql_file"]
