@@ -2,13 +2,13 @@ from __future__ import annotations
 
 from prefect import flow
 
-from reelgraph import runs, settings
+from reelgraph import fanout, runs, settings
 from reelgraph.conventions import RELEVANT_RATING
 from reelgraph.run_layout import RunLayout
-from tasks.eval_tasks import evaluate_task
+from tasks.eval_tasks import evaluate_model_task, plan_evaluation_task, record_evaluation_task
 
 
-@flow(name="evaluate")
+@flow(name="evaluate", task_runner=fanout.task_runner())
 def evaluate_flow(
     run_id: str,
     graph_path: str,
@@ -22,19 +22,21 @@ def evaluate_flow(
     device: str = "auto",
     seed: int = 0,
 ) -> dict:
-    """Full-catalogue ranking and rating metrics of GraphSAGE and the baselines on one split."""
+    """Full-catalogue ranking and rating metrics of GraphSAGE and the baselines on one split,
+    each model its own task: one after another in this process by default; in parallel on a
+    Dask cluster when started with `evaluate_flow.with_options(task_runner=fanout.task_runner(
+    workers, address))` (as `reelgraph run --workers N` does). One task writes the results."""
+    wh = str(settings.warehouse_path(warehouse))
     run_dir = RunLayout.of(settings.outputs_dir(outputs), run_id).dir
-    with runs.in_progress(run_dir, settings.warehouse_path(warehouse)):
-        return evaluate_task(
-            str(settings.warehouse_path(warehouse)),
-            run_id,
-            str(run_dir),
-            graph_path,
-            model_path,
-            k_values,
-            threshold,
-            models,
-            baseline_params,
-            device,
-            seed,
-        )
+    params = baseline_params or {}
+    k = list(k_values or (10, 20))
+    with runs.in_progress(run_dir, wh):
+        names, skipped = plan_evaluation_task(graph_path, models)
+        futures = [
+            evaluate_model_task.submit(
+                name, graph_path, model_path, k, threshold, params.get(name), device, seed
+            )
+            for name in names
+        ]
+        evals = [f.result() for f in futures]
+        return record_evaluation_task(wh, run_id, str(run_dir), evals, skipped)

@@ -13,7 +13,7 @@ from flows.features_flow import features_flow
 from flows.ingest_flow import ingest_flow
 from flows.publish_flow import publish_flow
 from flows.train_flow import train_flow
-from reelgraph import preflight, run_config, run_spec, run_summary, runs, settings
+from reelgraph import fanout, preflight, run_config, run_spec, run_summary, runs, settings
 from reelgraph.run_layout import RunLayout
 from reelgraph.run_spec import RunSpec
 
@@ -106,7 +106,9 @@ class _Stages:
         trained = self.train("train", split_id, model_settings, train_settings, name="eval_model")
         evaluated = self.timed(
             "evaluate",
-            evaluate_flow,
+            evaluate_flow.with_options(
+                task_runner=fanout.task_runner(spec.workers, spec.dask_address)
+            ),
             run_id=run_id,
             **_model_files(trained),
             warehouse=spec.warehouse,
@@ -218,6 +220,7 @@ def check_pipeline(spec: RunSpec) -> tuple[run_config.RunConfig, dict, dict]:
     preflight.at_least("retention", spec.retention, 1)
     preflight.names("--baselines", spec.baselines, settings.DEFAULT_BASELINES)
     preflight.device(spec.device)
+    preflight.dask_cluster(spec.workers, fanout.dask_address(spec.dask_address))
     chosen = run_config.resolve(spec.dataset, spec.config, settings.outputs_dir(spec.outputs))
     model, train = run_config.graphsage_settings(chosen, spec)
     preflight.model_settings(model, train)

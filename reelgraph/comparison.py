@@ -46,6 +46,42 @@ def default_baselines(graph: RatingGraph) -> tuple[tuple[str, ...], dict[str, st
     return tuple(b for b in DEFAULT_BASELINES if b not in skipped), skipped
 
 
+def models_to_compare(
+    graph: RatingGraph, models: tuple[str, ...] | None
+) -> tuple[tuple[str, ...], dict[str, str]]:
+    """GraphSAGE first, then the named baselines (None: default_baselines), and those skipped."""
+    skipped: dict[str, str] = {}
+    if models is None:
+        models, skipped = default_baselines(graph)
+        for name, why in skipped.items():
+            log.info("%s %s", name, why)
+    return ("graphsage", *models), skipped
+
+
+def evaluate_model(
+    name: str,
+    graph: RatingGraph,
+    model_path: str,
+    part: str = "test",
+    k_values: tuple[int, ...] = (10, 20),
+    threshold: float = RELEVANT_RATING,
+    params: dict | None = None,
+    device: str = "auto",
+    seed: int = 0,
+) -> EvalResult:
+    """One model on one split: "graphsage" (the model at model_path, on `device`) or a
+    baseline fitted with `params` (its defaults for the rest) and `seed`."""
+    if name == "graphsage":
+        dev = select_device(device)
+        model, _ = load_model(model_path, dev)
+        adapter = baselines.GraphSAGEAdapter(Scorer.from_model(model, graph, dev))
+        return evaluate(adapter, graph, part, k_values, threshold, device=dev)
+    t = time.perf_counter()
+    rec = baselines.build_baseline(name, graph, params, seed)
+    log.info("fitted %s in %.1f s", name, time.perf_counter() - t)
+    return evaluate(rec, graph, part, k_values, threshold)
+
+
 def compare(
     graph: RatingGraph,
     model_path: str,
@@ -57,31 +93,14 @@ def compare(
     device: str = "auto",
     seed: int = 0,
 ) -> tuple[list[EvalResult], dict[str, str]]:
-    """GraphSAGE (the model at model_path) and each baseline, fitted with its settings from
-    baseline_params (name -> settings; the rest at their defaults) and `seed`, on one split.
-    models None: default_baselines. Returns the results and the baselines skipped, with why."""
-    skipped: dict[str, str] = {}
-    if models is None:
-        models, skipped = default_baselines(graph)
-        for name, why in skipped.items():
-            log.info("%s %s", name, why)
-    dev = select_device(device)
-    model, _ = load_model(model_path, dev)
+    """GraphSAGE and each baseline (models None: default_baselines), one after another in this
+    process. Returns the results and the baselines skipped, with why."""
+    names, skipped = models_to_compare(graph, models)
+    params = baseline_params or {}
     results = [
-        evaluate(
-            baselines.GraphSAGEAdapter(Scorer.from_model(model, graph, dev)),
-            graph,
-            part,
-            k_values,
-            threshold,
-            device=dev,
-        )
+        evaluate_model(n, graph, model_path, part, k_values, threshold, params.get(n), device, seed)
+        for n in names
     ]
-    for name in models:
-        t = time.perf_counter()
-        rec = baselines.build_baseline(name, graph, (baseline_params or {}).get(name), seed)
-        log.info("fitted %s in %.1f s", name, time.perf_counter() - t)
-        results.append(evaluate(rec, graph, part, k_values, threshold))
     return results, skipped
 
 

@@ -146,6 +146,25 @@ def model_settings(model: dict, train: dict) -> None:
             raise ParameterError(f"GraphSAGE {group} setting {message}") from exc
 
 
+def dask_cluster(workers: int, address: str | None) -> None:
+    """A cluster asked for (--workers, --dask-address or REELGRAPH_DASK_ADDRESS) needs
+    prefect-dask, and an address Dask understands."""
+    if workers < 0:
+        raise ParameterError(f"--workers must be 0 or more, got {workers}")
+    if not workers and not address:
+        return
+    if address is not None and not re.match(r"^(tcp|tls|ucx|inproc)://[^\s/]+$", address):
+        raise ParameterError(
+            f"--dask-address {address!r}: use tcp://HOST:PORT (a Dask scheduler's address)"
+        )
+    try:
+        import prefect_dask  # noqa: F401
+    except ImportError:
+        raise ParameterError(
+            "--workers / --dask-address need prefect-dask (pip install prefect-dask)"
+        ) from None
+
+
 def ingest_inputs(
     *,
     dataset: str,

@@ -126,6 +126,14 @@ class RunSpec(BaseModel):
     )
     retention: int = Field(5, description="published runs kept per dataset (the latest always)")
     force: bool = Field(False, description="recompute ingest, split and features")
+    workers: int = Field(
+        0, ge=0, description="evaluate on a local Dask cluster of this many processes (0: none)"
+    )
+    dask_address: str | None = Field(
+        None,
+        description="evaluate on this Dask cluster (tcp://HOST:PORT); default "
+        "$REELGRAPH_DASK_ADDRESS",
+    )
     features: FeatureSettings = Field(default_factory=FeatureSettings)
     model: ModelSettings = Field(default_factory=ModelSettings)  # type: ignore[valid-type]
     train: TrainSettings = Field(default_factory=TrainSettings)  # type: ignore[valid-type]

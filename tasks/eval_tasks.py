@@ -7,39 +7,46 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from reelgraph import comparison, results
+from reelgraph.evaluate import EvalResult
 from reelgraph.graph import RatingGraph
 from reelgraph.run_layout import RunLayout
 
 
-@task(name="evaluate")
-def evaluate_task(
-    warehouse: str,
-    run_id: str,
-    run_dir: str,
+@task(name="plan-evaluation")
+def plan_evaluation_task(graph_path: str, models: list[str] | None) -> tuple[list[str], dict]:
+    """The models to evaluate, GraphSAGE first (models None: every baseline that suits the
+    data's size, see comparison.default_baselines), and the baselines skipped, with why."""
+    names, skipped = comparison.models_to_compare(
+        RatingGraph.load(graph_path), tuple(models) if models else None
+    )
+    return list(names), skipped
+
+
+@task(name="evaluate-model")
+def evaluate_model_task(
+    name: str,
     graph_path: str,
     model_path: str,
-    k_values: list[int] | None,
+    k_values: list[int],
     threshold: float,
-    models: list[str] | None,
-    baseline_params: dict[str, dict] | None,
+    params: dict | None,
     device: str,
     seed: int,
-) -> dict:
-    """GraphSAGE and every baseline on the same split through the same code -> marts.metrics.
-    models None: every baseline that suits the data's size (see comparison.default_baselines).
-    The defaults are evaluate_flow's."""
+) -> EvalResult:
+    """One model's test metrics: reads the graph and model from their files (this task may run
+    in another process or on another machine) and returns its metric rows, a few hundred bytes."""
     graph = RatingGraph.load(graph_path)
-    evals, skipped = comparison.compare(
-        graph,
-        model_path,
-        "test",
-        tuple(k_values or (10, 20)),
-        threshold,
-        tuple(models) if models else None,
-        baseline_params,
-        device,
-        seed,
+    return comparison.evaluate_model(
+        name, graph, model_path, "test", tuple(k_values), threshold, params, device, seed
     )
+
+
+@task(name="record-evaluation")
+def record_evaluation_task(
+    warehouse: str, run_id: str, run_dir: str, evals: list[EvalResult], skipped: dict[str, str]
+) -> dict:
+    """The one writer: every model's rows into marts.metrics, the comparison files and
+    artifacts."""
     rows = [row for r in evals for row in r.rows()]
     # GraphSAGE's rating rows for val come from training; replace only what this task computes.
     results.write_metrics(warehouse, run_id, rows, models=[r.model for r in evals])
