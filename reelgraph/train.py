@@ -40,6 +40,7 @@ from pathlib import Path
 import torch
 
 from reelgraph.checkpoints import CHECKPOINT, Checkpoints
+from reelgraph.distributed import ONE_PROCESS, Ranks
 from reelgraph.errors import TrainingError
 from reelgraph.evaluate import ValidationProbe
 from reelgraph.graph import RatingGraph
@@ -47,16 +48,15 @@ from reelgraph.losses import NegativeSampler, RankingBatch, RankingObjective
 from reelgraph.memory import keep_freed_memory
 from reelgraph.metrics import fmt_metric
 from reelgraph.model import GraphSAGERecommender, ModelConfig, message_graph
-from reelgraph.model_io import default_model_config, save_model, select_device
+from reelgraph.model_io import default_model_config, select_device
 from reelgraph.sampling import NeighbourIndex
 from reelgraph.selection import TrainState
 from reelgraph.sparse import BipartiteAdjacency
 from reelgraph.train_config import TrainConfig, TrainResult
-from reelgraph.train_steps import RatingView, Step, batches, part_metrics, rating_metrics_of
+from reelgraph.train_finish import finish
+from reelgraph.train_steps import RatingView, Step, batches, rating_metrics_of
 
 log = logging.getLogger(__name__)
-
-MODEL = "model.pt"
 
 
 def train(
@@ -68,17 +68,32 @@ def train(
     progress: Callable[[dict], None] | None = None,
     stop_after_epoch: int | None = None,
     fixed_epochs: tuple[int, int | None] | None = None,
-) -> TrainResult:
+    ranks: Ranks = ONE_PROCESS,
+) -> TrainResult | None:
     """Train both outputs; writes out_dir/model.pt (each output's selected weights + config).
 
     fixed_epochs: (rating epochs, ranking epochs) of a refit: no validation, each encoder
     trains exactly that long. stop_after_epoch simulates a crash (raises after that epoch's
-    checkpoint) for resume tests.
+    checkpoint) for resume tests. ranks: this process's place in a training across processes
+    (reelgraph.distributed; the process group joined); None is returned on ranks other than 0.
     """
     cfg = cfg or TrainConfig()
+    if cfg.nproc > 1 and ranks.single:  # start the other ranks; this process becomes rank 0
+        from reelgraph.train_ddp import train_here
+
+        return train_here(
+            graph,
+            Path(out_dir),
+            cfg,
+            model_cfg,
+            progress,
+            resume=resume,
+            stop_after_epoch=stop_after_epoch,
+            fixed_epochs=fixed_epochs,
+        )
     on_cpu = select_device(cfg.device).type == "cpu"
     with keep_freed_memory() if on_cpu else contextlib.nullcontext():
-        return Trainer(graph, Path(out_dir), cfg, model_cfg, fixed_epochs).run(
+        return Trainer(graph, Path(out_dir), cfg, model_cfg, fixed_epochs, ranks).run(
             resume, progress, stop_after_epoch
         )
 
@@ -91,9 +106,11 @@ class Trainer:
         cfg: TrainConfig,
         model_cfg: ModelConfig | None,
         fixed_epochs: tuple[int, int | None] | None,
+        ranks: Ranks = ONE_PROCESS,
     ) -> None:
         out.mkdir(parents=True, exist_ok=True)
         self.graph, self.out, self.cfg, self.fixed = graph, out, cfg, fixed_epochs
+        self.ranks = ranks
         self.device = device = select_device(cfg.device)
         self.model_cfg = model_cfg or default_model_config(graph)
         torch.manual_seed(cfg.seed)
@@ -171,7 +188,8 @@ class Trainer:
                 break
             row = self._epoch(epoch, state)
             epochs_this_run += 1
-            if self.fixed is None and (epoch % cfg.eval_every == 0 or epoch == cfg.epochs):
+            validates = epoch % cfg.eval_every == 0 or epoch == cfg.epochs
+            if self.fixed is None and validates and self.ranks.leader:
                 t_eval = time.perf_counter()
                 self._validate(epoch, state, row, time.perf_counter() - t0)
                 eval_seconds += time.perf_counter() - t_eval
@@ -186,24 +204,48 @@ class Trainer:
                     log.info(
                         "training budget of %s minutes spent after epoch %d", cfg.max_minutes, epoch
                     )
+            # Rank 0 validated and timed: every rank stops when it does.
+            state.rating.done, state.ranking.done, state.budget_spent = self.ranks.follow_leader(
+                state.rating.done, state.ranking.done, state.budget_spent
+            )
             state.history.append(row)
             state.epoch = epoch
-            if epoch % cfg.log_every == 0 or epoch == 1:
-                self._log(row, state, progress, last)
-            if epoch % cfg.checkpoint_every == 0:
-                self._checkpoints.save(self, state)
-            if stop_after_epoch is not None and epoch >= stop_after_epoch:
-                self._checkpoints.save(self, state)
-                raise KeyboardInterrupt(f"simulated crash after epoch {epoch}")
+            self._after_epoch(epoch, row, state, progress, last, stop_after_epoch)
         seconds = time.perf_counter() - t0
+        if not self.ranks.leader:
+            return None
         # The checkpoint keeps the last weights and optimiser state, so more epochs can follow.
         self._checkpoints.save(self, state)
-        return self._finish(state, resumed_from, seconds, epochs_this_run, eval_seconds)
+        return finish(self, state, resumed_from, seconds, epochs_this_run, eval_seconds)
+
+    def _after_epoch(
+        self,
+        epoch: int,
+        row: dict,
+        state: TrainState,
+        progress: Callable[[dict], None] | None,
+        last: int,
+        stop_after_epoch: int | None,
+    ) -> None:
+        """Log, checkpoint (rank 0 only), and the simulated crash of resume tests."""
+        cfg, leader = self.cfg, self.ranks.leader
+        if leader and (epoch % cfg.log_every == 0 or epoch == 1):
+            self._log(row, state, progress, last)
+        if leader and epoch % cfg.checkpoint_every == 0:
+            self._checkpoints.save(self, state)
+        if stop_after_epoch is not None and epoch >= stop_after_epoch:
+            if leader:
+                self._checkpoints.save(self, state)
+            raise KeyboardInterrupt(f"simulated crash after epoch {epoch}")
 
     def _epoch(self, epoch: int, state: TrainState) -> dict:
         cfg, model = self.cfg, self.model
-        torch.manual_seed(cfg.seed * 1_000_003 + epoch)  # dropout of this epoch
-        gen = torch.Generator(device=self.device).manual_seed(cfg.seed * 1_000_003 + epoch)
+        seed = cfg.seed * 1_000_003 + epoch
+        torch.manual_seed(seed + 7_919 * self.ranks.rank)  # dropout of this epoch
+        # gen: the message mask and the batch order, alike on every rank. draws: what a step
+        # samples (neighbours, negatives), each rank its own stream; one stream in one process.
+        gen = torch.Generator(device=self.device).manual_seed(seed)
+        self.draws = self.ranks.own_stream(gen, seed)
         model.train()
         n = self.t_user.numel()
         if cfg.message_fraction >= 1.0:
@@ -238,8 +280,11 @@ class Trainer:
             u, m, r = (
                 (users, movies, ratings) if idx is None else (users[idx], movies[idx], ratings[idx])
             )
-            with self._autocast():
-                pred = step.predict_ratings(u, m, gen).float()
+            if r.numel() < self.ranks.world:  # too few to give every rank a part
+                continue
+            u, m, r = self.ranks.part(u, m, r)
+            with self.autocast():
+                pred = step.predict_ratings(u, m, self.draws).float()
                 loss = torch.mean((pred - r) ** 2)
             self._step(self.opt_rating, loss, epoch, "rating")
             total += float(loss.detach()) * r.numel()
@@ -259,13 +304,12 @@ class Trainer:
         cfg = self.cfg
         total, seen, steps = 0.0, 0, 0
         for idx in batches(users.numel(), cfg.rank_batch_size, cfg.rank_max_steps, gen):
-            batch = (
-                RankingBatch(users, movies)
-                if idx is None
-                else RankingBatch(users[idx], movies[idx])
-            )
-            with self._autocast():
-                loss = step.ranking_loss(batch, gen)
+            u, m = (users, movies) if idx is None else (users[idx], movies[idx])
+            if u.numel() < self.ranks.world:
+                continue
+            batch = RankingBatch(*self.ranks.part(u, m))
+            with self.autocast():
+                loss = step.ranking_loss(batch, self.draws)
             self._step(self.opt_ranking, loss, epoch, "ranking")
             total += float(loss.detach()) * batch.users.numel()
             seen += batch.users.numel()
@@ -273,17 +317,26 @@ class Trainer:
         return {"rank_loss": total / seen, "rank_steps": steps} if seen else {}
 
     def _step(self, opt: torch.optim.Optimizer, loss: torch.Tensor, epoch: int, name: str) -> None:
-        if not torch.isfinite(loss):
-            lr = self.cfg.lr if name == "rating" else self.cfg.rank_lr
-            raise TrainingError(
-                f"epoch {epoch}: the {name} loss is {loss.item()} (not finite); lower its learning "
-                f"rate (now {lr}) or check the features for extreme values"
-            )
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
+        if self.ranks.single:
+            self._check_finite(float(loss.detach()), epoch, name)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+        else:  # every rank learns the mean loss with the gradients, so all raise together
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            params = [p for group in opt.param_groups for p in group["params"]]
+            self._check_finite(self.ranks.average_gradients(params, loss), epoch, name)
         opt.step()
 
-    def _autocast(self) -> contextlib.AbstractContextManager:
+    def _check_finite(self, loss: float, epoch: int, name: str) -> None:
+        if not math.isfinite(loss):
+            lr = self.cfg.lr if name == "rating" else self.cfg.rank_lr
+            raise TrainingError(
+                f"epoch {epoch}: the {name} loss is {loss} (not finite); lower its learning "
+                f"rate (now {lr}) or check the features for extreme values"
+            )
+
+    def autocast(self) -> contextlib.AbstractContextManager:
         return torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=self.use_amp)
 
     @torch.no_grad()
@@ -291,7 +344,7 @@ class Trainer:
         cfg, model = self.cfg, self.model
         model.eval()
         if not state.rating.done:
-            with self._autocast():
+            with self.autocast():
                 z_u, b_u, z_m, b_m, _ = model.encode_rating(
                     self.x_user, self.x_movie, self.full_graph
                 )
@@ -301,7 +354,7 @@ class Trainer:
             state.rating.update(rmse, epoch, better, model.rating.state_dict(), t)
             state.rating.done = state.rating.bad_epochs >= cfg.patience
         if not state.ranking.done and self.probe is not None:
-            with self._autocast():
+            with self.autocast():
                 y_u, y_m, c_m, _ = model.encode_ranking(self.x_user, self.x_movie, self.full_graph)
             y_u, y_m, c_m = y_u.float(), y_m.float(), c_m.float()
             ndcg = self.probe.ndcg(
@@ -340,61 +393,3 @@ class Trainer:
             )
 
     # ------------------------------------------------------------------ results and files
-
-    def _finish(
-        self,
-        state: TrainState,
-        resumed_from: int | None,
-        seconds: float,
-        epochs_this_run: int,
-        eval_seconds: float,
-    ) -> TrainResult:
-        model, cfg = self.model, self.cfg
-        if self.fixed is None:
-            if state.rating.snapshot is None and cfg.train_rating:
-                raise TrainingError(
-                    "no validation evaluation happened; raise --epochs or lower eval_every"
-                )
-            if state.rating.snapshot is not None:
-                model.rating.load_state_dict(state.rating.snapshot)
-            if model.ranking is not None and state.ranking.snapshot is not None:
-                model.ranking.load_state_dict(state.ranking.snapshot)
-        else:
-            state.rating.best_epoch = min(self.fixed[0], state.epoch)
-            state.ranking.best_epoch = min(self.fixed[1] or 0, state.epoch)
-        with self._autocast():
-            metrics = part_metrics(model, self.graph, self.x_user, self.x_movie, self.full_graph)
-        model_path = self.out / MODEL
-        best_rank = state.ranking.best_epoch if model.ranking is not None else None
-        save_model(
-            model_path,
-            model,
-            self.model_cfg,
-            cfg,
-            metrics,
-            state.history,
-            state.rating.best_epoch,
-            best_rank,
-        )
-        validated = self.fixed is None
-        return TrainResult(
-            model_path=str(model_path),
-            best_epoch=state.rating.best_epoch,
-            best_rank_epoch=best_rank,
-            epochs_run=state.epoch,
-            stopped_early=validated and state.epoch < cfg.epochs,
-            resumed_from_epoch=resumed_from,
-            history=state.history,
-            metrics=metrics,
-            seconds=seconds,
-            seconds_per_epoch=seconds / max(epochs_this_run, 1),
-            device=str(self.device),
-            eval_seconds=eval_seconds,
-            best_val_ndcg=state.ranking.best if validated and best_rank else None,
-            stopped_by_budget=state.budget_spent,
-            seconds_to_best=(
-                {"rating": state.rating.seconds_to_best, "ranking": state.ranking.seconds_to_best}
-                if validated
-                else {}
-            ),
-        )

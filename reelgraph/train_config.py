@@ -56,6 +56,9 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     amp: bool = True  # bf16 autocast for the dense layers on CUDA (sparse products stay fp32)
+    # Training processes on this machine (torch.distributed: each step's batch split across
+    # them, gradients averaged; reelgraph.distributed). 1: this process alone.
+    nproc: int = 1
 
     def __post_init__(self) -> None:
         if self.rank_loss not in RANK_LOSSES:
@@ -72,6 +75,7 @@ class TrainConfig:
             "rank_batch_size",
             "rank_max_steps",
             "rank_negatives",
+            "nproc",
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -89,6 +93,8 @@ def result_config(cfg: TrainConfig) -> dict:
     d = dataclasses.asdict(cfg)
     for k in ("log_every", "checkpoint_every", "device"):
         d.pop(k)
+    if cfg.nproc == 1:  # one process: the same settings, and folder, as before nproc existed
+        d.pop("nproc")
     return d
 
 

@@ -98,3 +98,25 @@ def pipeline_run(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> di
     work = tmp_path_factory.mktemp("pipeline")
     result = run_tiny_flow(pipeline_flow, tiny_dir, work, train={"epochs": 20}, k=5, device="cpu")
     return {"result": result, "warehouse": work / "w.duckdb", "outputs": work / "outputs"}
+
+
+def outcome(history: list[dict]) -> list[dict]:
+    """A training history without its wall-clock times (which never repeat)."""
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in history]
+
+
+def assert_resume_repeats(graph, folder: Path, cfg, crash_after: int):  # noqa: ANN001, ANN201
+    """Train whole; train again, killed after epoch crash_after, and resume: the resumed run
+    repeats the whole one exactly. Returns the whole run's result."""
+    import pytest
+
+    from reelgraph.train import train
+
+    whole = train(graph, folder / "whole", cfg)
+    with pytest.raises(KeyboardInterrupt):
+        train(graph, folder / "crash", cfg, stop_after_epoch=crash_after)
+    resumed = train(graph, folder / "crash", cfg)
+    assert resumed.resumed_from_epoch == crash_after
+    assert outcome(resumed.history) == outcome(whole.history)
+    assert resumed.metrics == whole.metrics
+    return whole

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import assert_resume_repeats, outcome
 
 from reelgraph.errors import TrainingError
 from reelgraph.graph import RatingGraph
@@ -17,11 +18,6 @@ from reelgraph.train import train
 from reelgraph.train_config import TrainConfig
 
 FAST = TrainConfig(epochs=30, lr=0.01, patience=100, checkpoint_every=5, log_every=100)
-
-
-def outcome(history: list[dict]) -> list[dict]:
-    """A training history without its wall-clock times (which never repeat)."""
-    return [{k: v for k, v in row.items() if k != "seconds"} for row in history]
 
 
 def test_graph_round_trip_and_hetero_view(tiny_graph: RatingGraph, tmp_path: Path) -> None:
@@ -76,13 +72,7 @@ def test_same_seed_gives_identical_runs_on_cpu(tiny_graph: RatingGraph, tmp_path
 
 
 def test_killed_run_resumes_to_the_same_result(tiny_graph: RatingGraph, tmp_path: Path) -> None:
-    whole = train(tiny_graph, tmp_path / "whole", FAST)
-    with pytest.raises(KeyboardInterrupt):
-        train(tiny_graph, tmp_path / "crash", FAST, stop_after_epoch=12)
-    resumed = train(tiny_graph, tmp_path / "crash", FAST)
-    assert resumed.resumed_from_epoch == 12
-    assert outcome(resumed.history) == outcome(whole.history)
-    assert resumed.metrics == whole.metrics
+    assert_resume_repeats(tiny_graph, tmp_path, FAST, crash_after=12)
 
 
 def test_checkpoint_round_trip_with_weights_only(tiny_graph: RatingGraph, tmp_path: Path) -> None:

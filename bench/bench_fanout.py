@@ -1,0 +1,92 @@
+"""The evaluate stage fanned out on a local Dask cluster (issue 16): wall time of
+`evaluate_flow` in one process against `--workers N`, in one run, on the synthetic graph (the
+same models the pipeline evaluates at that size), and whether both recorded the same metrics.
+
+    python bench/bench_fanout.py --preset 25m --workers 2
+
+GraphSAGE is trained for `--epochs` fixed epochs first: only the evaluation is timed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from reelgraph import settings  # noqa: E402
+
+settings.configure_prefect_environment()
+
+import duckdb  # noqa: E402
+
+from flows.evaluate_flow import evaluate_flow  # noqa: E402
+from reelgraph import fanout  # noqa: E402
+from reelgraph.synthetic_graph import make_graph  # noqa: E402
+from reelgraph.train import train  # noqa: E402
+from reelgraph.train_config import TrainConfig  # noqa: E402
+
+
+def _metrics(warehouse: Path, run_id: str) -> dict[str, float]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        rows = con.execute(
+            "SELECT model, metric, k, value FROM marts.metrics WHERE run_id = ?", [run_id]
+        ).fetchall()
+    return {f"{m}/{x}@{k}": v for m, x, k, v in rows}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--preset", default="25m")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--models", default=None, help="comma-separated; default: the pipeline's")
+    ap.add_argument("--out", default="bench/results/fanout.json")
+    args = ap.parse_args()
+    work = Path("bench/results/work/fanout")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    graph = make_graph(args.preset)
+    graph.save(work / "graph.pt")
+    cfg = TrainConfig(device="cpu", max_minutes=None)
+    model = train(graph, work / "model", cfg, fixed_epochs=(args.epochs, args.epochs))
+    del graph
+    common = dict(
+        graph_path=str(work / "graph.pt"),
+        model_path=model.model_path,
+        warehouse=str(work / "w.duckdb"),
+        outputs=str(work / "outputs"),
+        models=args.models.split(",") if args.models else None,
+        device="cpu",
+    )
+    timings = {}
+    t = time.perf_counter()
+    one = evaluate_flow(run_id="in-process", **common)
+    timings["in_process_s"] = round(time.perf_counter() - t, 1)
+    print(json.dumps(timings), flush=True)
+    runner = fanout.task_runner(workers=args.workers)
+    t = time.perf_counter()
+    evaluate_flow.with_options(task_runner=runner)(run_id="workers", **common)
+    timings[f"workers_{args.workers}_s"] = round(time.perf_counter() - t, 1)
+    a, b = _metrics(work / "w.duckdb", "in-process"), _metrics(work / "w.duckdb", "workers")
+    result = {
+        "preset": args.preset,
+        "models": one["models"],
+        **timings,
+        "ratio_in_process_over_workers": round(
+            timings["in_process_s"] / timings[f"workers_{args.workers}_s"], 2
+        ),
+        "metrics_equal": sum(a[k] == b.get(k) for k in a),
+        "metrics_within_1e-6": sum(abs(a[k] - b.get(k, float("inf"))) <= 1e-6 for k in a),
+        "metrics": len(a),
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2))
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""The end of a training: each output's selected weights loaded, the metrics of every part,
+the model file written, and what the training did (TrainResult). Rank 0 only.
+
+Imports only torch / numpy.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from reelgraph.errors import TrainingError
+from reelgraph.model_io import save_model
+from reelgraph.selection import TrainState
+from reelgraph.train_config import TrainResult
+from reelgraph.train_steps import part_metrics
+
+if TYPE_CHECKING:
+    from reelgraph.train import Trainer
+
+MODEL = "model.pt"
+
+
+def finish(
+    trainer: Trainer,
+    state: TrainState,
+    resumed_from: int | None,
+    seconds: float,
+    epochs_this_run: int,
+    eval_seconds: float,
+) -> TrainResult:
+    model, cfg = trainer.model, trainer.cfg
+    if trainer.fixed is None:
+        if state.rating.snapshot is None and cfg.train_rating:
+            raise TrainingError(
+                "no validation evaluation happened; raise --epochs or lower eval_every"
+            )
+        if state.rating.snapshot is not None:
+            model.rating.load_state_dict(state.rating.snapshot)
+        if model.ranking is not None and state.ranking.snapshot is not None:
+            model.ranking.load_state_dict(state.ranking.snapshot)
+    else:
+        state.rating.best_epoch = min(trainer.fixed[0], state.epoch)
+        state.ranking.best_epoch = min(trainer.fixed[1] or 0, state.epoch)
+    with trainer.autocast():
+        metrics = part_metrics(
+            model, trainer.graph, trainer.x_user, trainer.x_movie, trainer.full_graph
+        )
+    model_path = trainer.out / MODEL
+    best_rank = state.ranking.best_epoch if model.ranking is not None else None
+    save_model(
+        model_path,
+        model,
+        trainer.model_cfg,
+        cfg,
+        metrics,
+        state.history,
+        state.rating.best_epoch,
+        best_rank,
+    )
+    validated = trainer.fixed is None
+    return TrainResult(
+        model_path=str(model_path),
+        best_epoch=state.rating.best_epoch,
+        best_rank_epoch=best_rank,
+        epochs_run=state.epoch,
+        stopped_early=validated and state.epoch < cfg.epochs,
+        resumed_from_epoch=resumed_from,
+        history=state.history,
+        metrics=metrics,
+        seconds=seconds,
+        seconds_per_epoch=seconds / max(epochs_this_run, 1),
+        device=str(trainer.device),
+        eval_seconds=eval_seconds,
+        best_val_ndcg=state.ranking.best if validated and best_rank else None,
+        stopped_by_budget=state.budget_spent,
+        seconds_to_best=(
+            {"rating": state.rating.seconds_to_best, "ranking": state.ranking.seconds_to_best}
+            if validated
+            else {}
+        ),
+    )
