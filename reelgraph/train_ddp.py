@@ -35,8 +35,9 @@ from reelgraph.train_config import TrainConfig, TrainResult
 GRAPH_FILE = "graph.ranks.pt"  # the graph the helper processes read
 
 
-def rank_config(cfg: TrainConfig, ranks: Ranks, local_rank: int) -> TrainConfig:
-    """cfg for one rank: one GPU per local rank on CUDA; the CPU cores shared out on CPU."""
+def rank_config(cfg: TrainConfig, local_rank: int) -> TrainConfig:
+    """cfg for one rank: on CUDA, the GPU of its local rank (the CPU cores are shared out by
+    _threads, or by torchrun's OMP_NUM_THREADS)."""
     device = select_device(cfg.device)
     if device.type == "cuda" and device.index is None:
         return dataclasses.replace(cfg, device=f"cuda:{local_rank}")
@@ -61,7 +62,7 @@ def _helper(
     from reelgraph.train import train
 
     ranks = Ranks(index + 1, nproc)
-    cfg = rank_config(cfg, ranks, ranks.rank)
+    cfg = rank_config(cfg, ranks.rank)
     _threads(nproc)
     distributed.join(ranks, select_device(cfg.device), "127.0.0.1", port)
     try:
@@ -98,7 +99,7 @@ def train_here(
     ranks = Ranks(0, nproc)
     threads = torch.get_num_threads()
     _threads(nproc)
-    cfg0 = rank_config(cfg, ranks, 0)
+    cfg0 = rank_config(cfg, 0)
     try:
         distributed.join(ranks, select_device(cfg0.device), "127.0.0.1", port)
         result = train(graph, out_dir, cfg0, model_cfg, progress=progress, ranks=ranks, **kwargs)
@@ -140,7 +141,7 @@ def main(argv: list[str] | None = None) -> None:
     graph = RatingGraph.load(args.graph)
     # nproc: the world size, so a checkpoint resumes only under the same one.
     cfg = TrainConfig(**{**json.loads(args.train), "nproc": ranks.world})
-    cfg = rank_config(cfg, ranks, int(os.environ.get("LOCAL_RANK", "0")))
+    cfg = rank_config(cfg, int(os.environ.get("LOCAL_RANK", "0")))
     model_cfg = default_model_config(graph, **json.loads(args.model))
     distributed.join_from_environment(ranks, select_device(cfg.device))
     try:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -12,12 +13,24 @@ from reelgraph.graph import RatingGraph
 from reelgraph.run_layout import RunLayout
 
 
+def _graph(path: str) -> RatingGraph:
+    """The graph at path, read once per process: in one process the plan and every model's task
+    share it (a 25m graph takes seconds to read); a file rewritten since is read again."""
+    stat = Path(path).stat()
+    return _graph_version(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=1)  # one graph held: the evaluation's
+def _graph_version(path: str, mtime_ns: int, size: int) -> RatingGraph:
+    return RatingGraph.load(path)
+
+
 @task(name="plan-evaluation")
 def plan_evaluation_task(graph_path: str, models: list[str] | None) -> tuple[list[str], dict]:
     """The models to evaluate, GraphSAGE first (models None: every baseline that suits the
     data's size, see comparison.default_baselines), and the baselines skipped, with why."""
     names, skipped = comparison.models_to_compare(
-        RatingGraph.load(graph_path), tuple(models) if models else None
+        _graph(graph_path), tuple(models) if models else None
     )
     return list(names), skipped
 
@@ -34,8 +47,9 @@ def evaluate_model_task(
     seed: int,
 ) -> EvalResult:
     """One model's test metrics: reads the graph and model from their files (this task may run
-    in another process or on another machine) and returns its metric rows, a few hundred bytes."""
-    graph = RatingGraph.load(graph_path)
+    in another process or on another machine) and returns its metric rows, a few hundred bytes.
+    Models must not change the graph they are given (the process shares one)."""
+    graph = _graph(graph_path)
     return comparison.evaluate_model(
         name, graph, model_path, "test", tuple(k_values), threshold, params, device, seed
     )
