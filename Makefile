@@ -13,6 +13,9 @@ TORCH_SPEC ?= torch==2.13.0
 DATASET ?= ml-latest-small
 SOURCE ?= $(REELGRAPH_SOURCE)
 ARGS ?=
+# The suite runs on this many pytest-xdist processes (its tests wait on servers and
+# subprocesses much of the time, so two cores take two): TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= 2
 
 export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
@@ -33,7 +36,7 @@ run: install
 	$(BIN)/reelgraph run --dataset $(DATASET) $(if $(SOURCE),--source $(SOURCE)) $(ARGS)
 
 test: install
-	$(BIN)/python -m pytest -q $(ARGS)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) $(ARGS)
 
 # Prefect server + work pool + deployments + worker for the scheduled runs (UI on :4200).
 prefect: install

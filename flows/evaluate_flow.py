@@ -2,8 +2,10 @@ from __future__ import annotations
 
 from prefect import flow
 
-from reelgraph import fanout, runs, settings
+from reelgraph import fanout, loaded, runs, settings
 from reelgraph.conventions import RELEVANT_RATING
+from reelgraph.evaluate import merge
+from reelgraph.graph import SHARD_USERS
 from reelgraph.run_layout import RunLayout
 from tasks.eval_tasks import evaluate_model_task, plan_evaluation_task, record_evaluation_task
 
@@ -21,22 +23,36 @@ def evaluate_flow(
     baseline_params: dict[str, dict] | None = None,
     device: str = "auto",
     seed: int = 0,
+    shard_users: int = SHARD_USERS,
 ) -> dict:
     """Full-catalogue ranking and rating metrics of GraphSAGE and the baselines on one split,
-    each model its own task: one after another in this process by default; in parallel on a
-    Dask cluster when started with `evaluate_flow.with_options(task_runner=fanout.task_runner(
-    workers, address))` (as `reelgraph run --workers N` does). One task writes the results."""
+    each model its own task (GraphSAGE one per shard of `shard_users` users): one after another
+    in this process by default; in parallel on a Dask cluster when started with
+    `evaluate_flow.with_options(task_runner=fanout.task_runner(workers, address))` (as
+    `reelgraph run --workers N` does). One task writes the results."""
     wh = str(settings.warehouse_path(warehouse))
     run_dir = RunLayout.of(settings.outputs_dir(outputs), run_id).dir
     params = baseline_params or {}
     k = list(k_values or (10, 20))
     with runs.in_progress(run_dir, wh):
-        names, skipped = plan_evaluation_task(graph_path, models)
-        futures = [
-            evaluate_model_task.submit(
-                name, graph_path, model_path, k, threshold, params.get(name), device, seed
-            )
+        names, skipped, shards = plan_evaluation_task(graph_path, models, shard_users)
+        futures = {
+            name: [
+                evaluate_model_task.submit(
+                    name,
+                    graph_path,
+                    model_path,
+                    k,
+                    threshold,
+                    params.get(name),
+                    device,
+                    seed,
+                    users,
+                )
+                for users in (shards if name == "graphsage" else [None])
+            ]
             for name in names
-        ]
-        evals = [f.result() for f in futures]
+        }
+        evals = [merge([f.result() for f in shard_futures]) for shard_futures in futures.values()]
+        loaded.forget()  # this process's copy of the graph and model: the next stage needs memory
         return record_evaluation_task(wh, run_id, str(run_dir), evals, skipped)

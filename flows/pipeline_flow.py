@@ -50,6 +50,12 @@ class _Stages:
         self.spec, self.run_id = spec, run_id
         self.timings: dict[str, float] = {}
 
+    def task_runner(self):  # noqa: ANN201 - a Prefect TaskRunner
+        """Where a fan-out stage's tasks run (evaluate, publish): its own local cluster of
+        `workers` processes, closed when the stage ends, the cluster at `dask_address`, or this
+        process."""
+        return fanout.task_runner(self.spec.workers, self.spec.dask_address)
+
     def timed(self, stage: str, fn: Callable[..., dict], **kw: object) -> dict:
         t = time.perf_counter()
         out = fn(**kw)
@@ -106,9 +112,7 @@ class _Stages:
         trained = self.train("train", split_id, model_settings, train_settings, name="eval_model")
         evaluated = self.timed(
             "evaluate",
-            evaluate_flow.with_options(
-                task_runner=fanout.task_runner(spec.workers, spec.dask_address)
-            ),
+            evaluate_flow.with_options(task_runner=self.task_runner()),
             run_id=run_id,
             **_model_files(trained),
             warehouse=spec.warehouse,
@@ -137,7 +141,7 @@ class _Stages:
         )
         published = self.timed(
             "publish+figures",
-            publish_flow,
+            publish_flow.with_options(task_runner=self.task_runner()),
             record=record,
             **_model_files(served),
             split=feats["split"],

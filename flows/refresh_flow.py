@@ -6,13 +6,13 @@ import json
 from prefect import flow, runtime
 
 from flows.ingest_flow import ingest_flow
-from reelgraph import runs, settings
+from reelgraph import fanout, loaded, runs, settings
 from reelgraph.run_layout import RunLayout
-from tasks.publish_tasks import prepare_task, publish_task
+from tasks.publish_tasks import prepare_lists, publish_task
 from tasks.refresh_tasks import refresh_graph_task
 
 
-@flow(name="refresh")
+@flow(name="refresh", task_runner=fanout.task_runner())
 def refresh_flow(
     dataset: str = "ml-latest-small",
     source: str | None = None,
@@ -47,7 +47,8 @@ def refresh_flow(
     layout = RunLayout.of(out, run_id)
     run_dir = layout.dir
     with runs.in_progress(run_dir, wh):
-        prepared = prepare_task(base["graph_path"], base["model_path"], str(run_dir), k, device)
+        prepared = prepare_lists(base["graph_path"], base["model_path"], str(run_dir), k, device)
+        loaded.forget()
         # Written before the commit, so a published refresh always has its card.
         layout.model_card.write_text(
             f"# reelgraph run {run_id}: a refresh of {base['base_run_id']}\n\n"

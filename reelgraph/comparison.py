@@ -7,9 +7,8 @@ import time
 
 from reelgraph import baselines
 from reelgraph.conventions import RELEVANT_RATING
-from reelgraph.evaluate import EvalResult, evaluate
+from reelgraph.evaluate import EvalResult, PartialEval, evaluate_users
 from reelgraph.graph import RatingGraph
-from reelgraph.model_io import load_model, select_device
 from reelgraph.scoring import Scorer
 from reelgraph.settings import DEFAULT_BASELINES
 
@@ -68,40 +67,23 @@ def evaluate_model(
     params: dict | None = None,
     device: str = "auto",
     seed: int = 0,
-) -> EvalResult:
-    """One model on one split: "graphsage" (the model at model_path, on `device`) or a
-    baseline fitted with `params` (its defaults for the rest) and `seed`."""
+    users: range | None = None,
+    scorer: Scorer | None = None,
+) -> PartialEval:
+    """One model's sums on one split, over a shard of users (None: every user): "graphsage"
+    (the model at model_path on `device`, or `scorer`, that model already encoded) or a
+    baseline fitted with `params` (its defaults for the rest) and `seed` (evaluate.merge turns
+    the shards' sums into metrics)."""
     if name == "graphsage":
-        dev = select_device(device)
-        model, _ = load_model(model_path, dev)
-        adapter = baselines.GraphSAGEAdapter(Scorer.from_model(model, graph, dev))
-        return evaluate(adapter, graph, part, k_values, threshold, device=dev)
+        scorer = scorer or Scorer.load(model_path, graph, device)
+        adapter = baselines.GraphSAGEAdapter(scorer)
+        return evaluate_users(
+            adapter, graph, part, k_values, threshold, users, device=scorer.device
+        )
     t = time.perf_counter()
     rec = baselines.build_baseline(name, graph, params, seed)
     log.info("fitted %s in %.1f s", name, time.perf_counter() - t)
-    return evaluate(rec, graph, part, k_values, threshold)
-
-
-def compare(
-    graph: RatingGraph,
-    model_path: str,
-    part: str = "test",
-    k_values: tuple[int, ...] = (10, 20),
-    threshold: float = RELEVANT_RATING,
-    models: tuple[str, ...] | None = None,
-    baseline_params: dict[str, dict] | None = None,
-    device: str = "auto",
-    seed: int = 0,
-) -> tuple[list[EvalResult], dict[str, str]]:
-    """GraphSAGE and each baseline (models None: default_baselines), one after another in this
-    process. Returns the results and the baselines skipped, with why."""
-    names, skipped = models_to_compare(graph, models)
-    params = baseline_params or {}
-    results = [
-        evaluate_model(n, graph, model_path, part, k_values, threshold, params.get(n), device, seed)
-        for n in names
-    ]
-    return results, skipped
+    return evaluate_users(rec, graph, part, k_values, threshold, users)
 
 
 def markdown_table(

@@ -30,7 +30,7 @@ import torch
 
 from reelgraph.conventions import RELEVANT_RATING
 from reelgraph.graph import RatingGraph, UserItems
-from reelgraph.metrics import rating_metrics
+from reelgraph.metrics import rating_metrics_of_sums, rating_sums
 
 RANKING = ("precision", "recall", "ndcg", "map", "hit_rate")
 CATALOGUE = ("coverage", "novelty", "personalization", "popularity_bias")
@@ -118,6 +118,16 @@ class RankingAccumulator:
             np.add.at(counts, top[:, :k].ravel(), 1)
             self.lists[k] = self.lists.get(k, 0) + len(users)
 
+    def merge(self, other: RankingAccumulator) -> None:
+        """Add another shard's sums and counts to these."""
+        for key, v in other.sums.items():
+            self.sums[key] = self.sums.get(key, 0.0) + v
+        for k, counts in other.list_counts.items():
+            self.list_counts[k] = self.list_counts.get(k, 0) + counts
+            self.lists[k] = self.lists.get(k, 0) + other.lists[k]
+        self.users_evaluated += other.users_evaluated
+        self.users_skipped += other.users_skipped
+
     def result(self) -> dict[tuple[str, int], float]:
         out = {key: v / max(self.users_evaluated, 1) for key, v in self.sums.items()}
         share = np.maximum(self.item_popularity, 1) / max(self.n_train_users, 1)
@@ -136,10 +146,11 @@ class RankingAccumulator:
         return out
 
 
-def ndcg_ref(users: np.ndarray, truth: np.ndarray, pred: np.ndarray) -> float:
-    """The reference report's NDCG: sklearn's ndcg_score per user over their own held-out movies
-    (true ratings as gains, ranked by predicted rating), averaged over users with >= 2 of them.
-    Users with equally many held-out movies are scored in one call (sklearn needs equal rows)."""
+def ndcg_ref_sums(users: np.ndarray, truth: np.ndarray, pred: np.ndarray) -> tuple[float, int]:
+    """The reference report's NDCG, as (sum over users, users): sklearn's ndcg_score per user
+    over their own held-out movies (true ratings as gains, ranked by predicted rating), for
+    users with >= 2 of them; the figure is the mean. Users with equally many held-out movies are
+    scored in one call (sklearn needs equal rows)."""
     from sklearn.metrics import ndcg_score
 
     order = np.argsort(users, kind="stable")
@@ -154,7 +165,7 @@ def ndcg_ref(users: np.ndarray, truth: np.ndarray, pred: np.ndarray) -> float:
         idx = s[:, None] + np.arange(length)[None, :]
         total += ndcg_score(t[idx], p[idx]) * len(s)
         n += len(s)
-    return total / n if n else float("nan")
+    return total, n
 
 
 ScoresOf = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -256,6 +267,105 @@ class EvalResult:
         ]
 
 
+@dataclasses.dataclass
+class PartialEval:
+    """One user shard's sums (ranking, catalogue and rating): `merge` adds the shards of a
+    model up into its metrics. A few kB plus one count per movie and K: small enough to come
+    back from another process."""
+
+    model: str
+    part: str
+    ranking: RankingAccumulator
+    rating: dict[str, float] | None  # rating_sums and ndcg_ref's; None: the model only ranks
+    seconds: float
+
+
+def merge(partials: list[PartialEval]) -> EvalResult:
+    """The metrics of every user from their shards' sums, added in the order given (the same
+    shards in the same order give the same figures, wherever each shard ran)."""
+    first = partials[0]
+    ranking = dataclasses.replace(first.ranking, sums={}, list_counts={}, lists={})
+    ranking.users_evaluated = ranking.users_skipped = 0
+    rating: dict[str, float] | None = None
+    for p in partials:
+        ranking.merge(p.ranking)
+        if p.rating is not None:
+            rating = {k: (rating or {}).get(k, 0.0) + v for k, v in p.rating.items()}
+    metrics: dict[tuple[str, int | None], float] = dict(ranking.result())
+    if rating is not None and rating["pairs"]:
+        for name, v in rating_metrics_of_sums(rating).items():
+            metrics[(name, None)] = v
+        if rating["ndcg_ref_users"]:
+            metrics[("ndcg_ref", None)] = rating["ndcg_ref"] / rating["ndcg_ref_users"]
+        else:
+            metrics[("ndcg_ref", None)] = float("nan")
+    return EvalResult(
+        first.model,
+        first.part,
+        metrics,
+        ranking.users_evaluated,
+        ranking.users_skipped,
+        sum(p.seconds for p in partials),
+    )
+
+
+def evaluate_users(
+    rec: Recommender,
+    graph: RatingGraph,
+    part: str = "test",
+    k_values: Iterable[int] = (10, 20),
+    threshold: float = RELEVANT_RATING,
+    users: range | None = None,
+    batch_size: int = 2048,
+    device: torch.device | str = "cpu",
+    progress: Callable[[int, int], None] | None = None,
+) -> PartialEval:
+    """The sums of one shard of users (a range of user indices; None: every user): each of
+    them x every movie scored in batches (memory: batch_size x n_movies scores), and the
+    predicted ratings of their held-out pairs."""
+    t0 = time.perf_counter()
+    k_values = tuple(sorted(set(int(k) for k in k_values)))
+    if not k_values or k_values[0] < 1:
+        raise ValueError(f"k values must be positive integers, got {k_values}")
+    users = range(graph.n_users) if users is None else users
+    device = torch.device(device)
+    tu, tm, _ = graph.part("train")
+    hu, hm, hr = (t.numpy() for t in graph.part(part))
+    rel = Relevance.from_edges(hu, hm, hr, graph.n_users, threshold)
+    popularity = np.bincount(tm.numpy(), minlength=graph.n_movies)
+    acc = RankingAccumulator(k_values, graph.n_movies, popularity, int(np.unique(tu.numpy()).size))
+    train = UserItems.from_edges(tu.numpy(), tm.numpy(), graph.n_users)  # never candidates
+    shard = np.arange(users.start, users.stop)
+    scored = shard[rel.count(shard) > 0]  # only users that can be scored
+    done = 0
+    for batch, top in top_k_of(
+        # A copy into the buffer: scores may be a view (popularity's shared row) that masking
+        # must not touch.
+        lambda b, out: out.copy_(rec.score(b)),
+        graph.n_movies,
+        device,
+        scored,
+        k_values[-1],
+        train,
+        batch_size=batch_size,
+    ):
+        acc.add(batch, top.indices.cpu().numpy(), rel)
+        done += batch.size
+        if progress is not None:
+            progress(done, scored.size)
+    acc.users_skipped += shard.size - scored.size
+    mine = (hu >= users.start) & (hu < users.stop)
+    hu, hm, hr = hu[mine], hm[mine], hr[mine]
+    with torch.no_grad():
+        pred = rec.predict(torch.as_tensor(hu, device=device), torch.as_tensor(hm, device=device))
+    rating = None
+    if pred is not None:
+        p = pred.float().cpu().numpy()
+        total, n = ndcg_ref_sums(hu, hr, p)
+        rating = {**rating_sums(p, hr), "ndcg_ref": total, "ndcg_ref_users": float(n)}
+    return PartialEval(rec.name, part, acc, rating, time.perf_counter() - t0)
+
+
 def evaluate(
     rec: Recommender,
     graph: RatingGraph,
@@ -266,94 +376,7 @@ def evaluate(
     device: torch.device | str = "cpu",
     progress: Callable[[int, int], None] | None = None,
 ) -> EvalResult:
-    """Every user x every movie scored in batches (memory: batch_size x n_movies scores)."""
-    t0 = time.perf_counter()
-    k_values = tuple(sorted(set(int(k) for k in k_values)))
-    if not k_values or k_values[0] < 1:
-        raise ValueError(f"k values must be positive integers, got {k_values}")
-    device = torch.device(device)
-    tu, tm, _ = graph.part("train")
-    hu, hm, hr = (t.numpy() for t in graph.part(part))
-    rel = Relevance.from_edges(hu, hm, hr, graph.n_users, threshold)
-    popularity = np.bincount(tm.numpy(), minlength=graph.n_movies)
-    acc = RankingAccumulator(k_values, graph.n_movies, popularity, int(np.unique(tu.numpy()).size))
-    train = UserItems.from_edges(tu.numpy(), tm.numpy(), graph.n_users)  # never candidates
-    users = np.flatnonzero(rel.count(np.arange(graph.n_users)) > 0)  # only users that can be scored
-    done = 0
-    for batch, top in top_k_of(
-        # A copy into the buffer: scores may be a view (popularity's shared row) that masking
-        # must not touch.
-        lambda b, out: out.copy_(rec.score(b)),
-        graph.n_movies,
-        device,
-        users,
-        k_values[-1],
-        train,
-        batch_size=batch_size,
-    ):
-        acc.add(batch, top.indices.cpu().numpy(), rel)
-        done += batch.size
-        if progress is not None:
-            progress(done, users.size)
-    acc.users_skipped += graph.n_users - users.size
-    metrics: dict[tuple[str, int | None], float] = dict(acc.result())
-    with torch.no_grad():
-        pred = rec.predict(torch.as_tensor(hu, device=device), torch.as_tensor(hm, device=device))
-    if pred is not None:
-        p = pred.float().cpu().numpy()
-        for name, v in rating_metrics(p, hr).items():
-            metrics[(name, None)] = v
-        metrics[("ndcg_ref", None)] = ndcg_ref(hu, hr, p)
-    return EvalResult(
-        rec.name, part, metrics, acc.users_evaluated, acc.users_skipped, time.perf_counter() - t0
+    """Every user's metrics in one pass (evaluate_users over one shard of all users)."""
+    return merge(
+        [evaluate_users(rec, graph, part, k_values, threshold, None, batch_size, device, progress)]
     )
-
-
-def genre_agreement(
-    vectors: np.ndarray, genres: list[str], k: int = 10, chunk: int = 4096
-) -> float:
-    """How much a movie's k nearest neighbours (cosine) share its genres: the mean over movies
-    and neighbours of the Jaccard overlap of the two genre sets (MovieLens' "A|B|C" lists).
-    Random vectors give the catalogue's chance level, raw features what content alone gives;
-    an embedding that learned taste from ratings should sit well above chance."""
-    sets = [frozenset(g.split("|")) for g in genres]
-    vocab = sorted(set().union(*sets))
-    col = {g: j for j, g in enumerate(vocab)}
-    member = np.zeros((len(sets), len(vocab)), dtype=np.float32)
-    for i, s in enumerate(sets):
-        member[i, [col[g] for g in s]] = 1.0
-    size = member.sum(1)
-    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    k = min(k, len(sets) - 1)
-    total = 0.0
-    for start in range(0, len(sets), chunk):
-        sims = unit[start : start + chunk] @ unit.T
-        rows = np.arange(sims.shape[0])
-        sims[rows, start + rows] = -np.inf  # not its own neighbour
-        nn = np.argpartition(-sims, k, axis=1)[:, :k]
-        inter = np.einsum("rg,rkg->rk", member[start : start + chunk], member[nn])
-        union = size[start : start + chunk, None] + size[nn] - inter
-        total += float((inter / np.maximum(union, 1)).sum())
-    return total / (len(sets) * k)
-
-
-def genre_agreement_report(
-    vectors: np.ndarray,
-    features: np.ndarray,
-    genres: list[str],
-    ratings_per_movie: np.ndarray,
-    seed: int = 0,
-    min_ratings: int = 5,
-) -> tuple[dict[str, float], np.ndarray]:
-    """Genre agreement@10 of a model's movie vectors beside the same figure for the raw movie
-    features and for random vectors, over the movies with at least `min_ratings` ratings (the
-    others carry little signal); and the indices of those movies."""
-    shown = np.flatnonzero(ratings_per_movie >= min_ratings)
-    names = [genres[i] for i in shown]
-    noise = np.random.default_rng(seed).normal(size=(shown.size, vectors.shape[1]))
-    report = {
-        "model": genre_agreement(vectors[shown], names),
-        "raw_features": genre_agreement(features[shown], names),
-        "random": genre_agreement(noise.astype(np.float32), names),
-    }
-    return {**{k: round(v, 4) for k, v in report.items()}, "movies": int(shown.size)}, shown

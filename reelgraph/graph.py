@@ -122,3 +122,17 @@ class UserItems:
                 torch.as_tensor(rows, device=scores.device),
                 torch.as_tensor(cols, device=scores.device, dtype=torch.long),
             ] = fill
+
+
+# Users per shard when scoring every user (published lists, evaluation): at 25m about 9
+# shards of a few seconds each, each shard's score buffers a few hundred MB.
+SHARD_USERS = 20_000
+
+
+def user_shards(n_users: int, size: int = SHARD_USERS) -> list[range]:
+    """Consecutive ranges of at most `size` user indices: the units that scoring every user
+    fans out over. They depend on the graph and size only, never on the workers, so a run on a
+    cluster adds the same shards up in the same order as a run in one process."""
+    if size < 1:
+        raise ValueError(f"shard size must be at least 1 user, got {size}")
+    return [range(lo, min(lo + size, n_users)) for lo in range(0, n_users, size)]

@@ -12,20 +12,35 @@ import numpy as np
 from reelgraph.conventions import RATING_MAX, RATING_MIN
 
 
-def rating_metrics(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+def rating_sums(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    """The sums the rating metrics are made of, so shards of the pairs can be added up."""
     pred = np.asarray(pred, dtype=np.float64)
     truth = np.asarray(truth, dtype=np.float64)
-    if pred.shape != truth.shape or pred.size == 0:
+    if pred.shape != truth.shape:
         raise ValueError(
-            f"rating_metrics needs two equal, non-empty arrays; got {pred.shape} and {truth.shape}"
+            f"rating metrics need two equal arrays; got {pred.shape} and {truth.shape}"
         )
     err = pred - truth
-    mse = float(np.mean(err**2))
+    return {
+        "pairs": float(err.size),
+        "squared": float(np.sum(err**2)),
+        "absolute": float(np.sum(np.abs(err))),
+    }
+
+
+def rating_metrics_of_sums(sums: dict[str, float]) -> dict[str, float]:
+    if not sums["pairs"]:
+        raise ValueError("rating metrics need at least one (prediction, rating) pair")
+    mse = sums["squared"] / sums["pairs"]
     return {
         "rmse": float(np.sqrt(mse)),
-        "mae": float(np.mean(np.abs(err))),
+        "mae": sums["absolute"] / sums["pairs"],
         "mse_scaled": mse / (RATING_MAX - RATING_MIN) ** 2,
     }
+
+
+def rating_metrics(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    return rating_metrics_of_sums(rating_sums(pred, truth))
 
 
 def fmt_metric(value: float | None) -> str:

@@ -19,20 +19,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
-import numpy as np
-import pyarrow as pa
 
-from reelgraph import decoder, hive_marts, runs
-from reelgraph.conventions import RELEVANT_RATING
-from reelgraph.graph import RatingGraph, UserItems
+from reelgraph import hive_marts, runs
+from reelgraph.graph import RatingGraph
+from reelgraph.mart_files import MART_FILES, PreparedRun, prepare_run
 from reelgraph.run_layout import RunLayout, marts_dir
-from reelgraph.scoring import Scorer
 from warehouse import connect, create_tables, run_sql_file
 from warehouse.connection import transaction
 
 log = logging.getLogger(__name__)
 
-LIKED = RELEVANT_RATING  # a rating at least this makes a movie an explanation candidate
 PACKAGES = (
     "reelgraph",
     "torch",
@@ -73,120 +69,6 @@ class PublishResult:
     parquet: str
 
 
-def recommendation_frames(scorer: Scorer, k: int) -> tuple[pa.Table, pa.Table]:
-    """Top-K and least-relevant K per user with scores, predicted ratings and explanations."""
-    g = scorer.graph
-    # Explanations live in the ranking space, the one the list comes from (and `similar`).
-    y = ranking_unit_rows(scorer)
-    every = [g.part(p) for p in g.edges]
-    u, m, r = (np.concatenate([e[i].numpy() for e in every]) for i in range(3))
-    liked = UserItems.from_edges(u[r >= LIKED], m[r >= LIKED], g.n_users)
-    users = np.arange(g.n_users)
-    out = []
-    for least in (False, True):
-        cols: dict[str, list[np.ndarray]] = {
-            c: [] for c in ("user_id", "rank", "movie_id", "score", "predicted_rating", "because")
-        }
-        for top in scorer.top_k(users, k, least=least):
-            b, kk = top.movies.shape
-            cols["user_id"].append(np.repeat(g.user_ids.numpy()[top.users], kk))
-            cols["rank"].append(np.tile(np.arange(1, kk + 1), b))
-            cols["movie_id"].append(g.movie_ids.numpy()[top.movies].ravel())
-            cols["score"].append(top.scores.ravel())
-            cols["predicted_rating"].append(top.ratings.ravel())
-            cols["because"].append(explanations(top.users, top.movies, liked, y).ravel())
-        arrays = {c: np.concatenate(v) for c, v in cols.items()}
-        because = arrays.pop("because")
-        because_ids = np.where(because >= 0, g.movie_ids.numpy()[np.maximum(because, 0)], -1)
-        out.append(
-            pa.table(
-                {
-                    "user_id": arrays["user_id"].astype(np.int32),
-                    "rank": arrays["rank"].astype(np.int32),
-                    "movie_id": arrays["movie_id"].astype(np.int32),
-                    "score": arrays["score"].astype(np.float32),
-                    "predicted_rating": arrays["predicted_rating"].astype(np.float32),
-                    # NULL: the user rated nothing highly.
-                    "because_movie_id": pa.array(
-                        because_ids.astype(np.int32), mask=because_ids < 0
-                    ),
-                }
-            )
-        )
-    return out[0], out[1]
-
-
-def explanations(
-    users: np.ndarray, movies: np.ndarray, liked: UserItems, unit: np.ndarray
-) -> np.ndarray:
-    """(b, k) for each listed movie the user's highly rated movie most similar to it
-    (reelgraph.decoder.explanations), -1 when the user rated nothing highly."""
-    return (
-        np.stack(
-            [
-                decoder.explanations(movies[row], liked.of(user), unit)
-                for row, user in enumerate(users)
-            ]
-        )
-        if len(users)
-        else np.empty(movies.shape, dtype=np.int64)
-    )
-
-
-def ranking_unit_rows(scorer: Scorer) -> np.ndarray:
-    """The movies' ranking vectors at unit length, as the explanations and `similar` read them."""
-    return decoder.unit_rows(scorer.enc.y_movie.float().cpu().numpy())
-
-
-def _lists(vectors: np.ndarray) -> pa.ListArray:
-    flat = pa.array(vectors.astype(np.float32).ravel())
-    offsets = pa.array(np.arange(0, vectors.size + 1, vectors.shape[1], dtype=np.int32))
-    return pa.ListArray.from_arrays(offsets, flat)
-
-
-def embedding_frames(scorer: Scorer) -> tuple[pa.Table, pa.Table]:
-    """The complete decoder as tables, so SQL can score any (user, movie) exactly as the model does."""
-    e, g = scorer.enc, scorer.graph
-    n = lambda t: t.float().cpu().numpy()  # noqa: E731
-    users = pa.table(
-        {
-            "user_id": g.user_ids.numpy().astype(np.int32),
-            "embedding": _lists(n(e.y_user)),
-            "rating_embedding": _lists(n(e.z_user)),
-            "rating_bias": n(e.b_user),
-            "global_mean": np.full(g.n_users, scorer.model.cfg.global_mean, dtype=np.float32),
-        }
-    )
-    movies = pa.table(
-        {
-            "movie_id": g.movie_ids.numpy().astype(np.int32),
-            "embedding": _lists(n(e.y_movie)),
-            "bias": n(e.c_movie),
-            "rating_embedding": _lists(n(e.z_movie)),
-            "rating_bias": n(e.b_movie),
-        }
-    )
-    return users, movies
-
-
-MART_FILES = {
-    "recommendations": "recommendations.parquet",
-    "least_relevant": "least_relevant.parquet",
-    "user_embeddings": "user_embeddings.parquet",
-    "movie_embeddings": "movie_embeddings.parquet",
-}
-
-
-@dataclasses.dataclass(frozen=True)
-class PreparedRun:
-    """A run's mart rows, written as Parquet in its folder, not yet in the warehouse."""
-
-    run_dir: str
-    recommendations: int
-    least_relevant: int
-    users: int
-
-
 def publish_run(
     warehouse: str | Path,
     record: RunRecord,
@@ -203,31 +85,6 @@ def publish_run(
     between them, so a published run always has its card.)"""
     prepared = prepare_run(graph, model_path, run_dir, k, device)
     return commit_run(warehouse, record, prepared, retention, _before_commit)
-
-
-def prepare_run(
-    graph: RatingGraph,
-    model_path: str | Path,
-    run_dir: str | Path,
-    k: int = 20,
-    device: str = "auto",
-) -> PreparedRun:
-    """Score every user and write the mart rows to the run's folder (all the heavy work; the
-    warehouse is not opened)."""
-    if k < 1:
-        raise ValueError(f"k must be at least 1, got {k}")
-    import pyarrow.parquet as pq
-
-    scorer = Scorer.load(model_path, graph, device)
-    recs, least = recommendation_frames(scorer, k)
-    users, movies = embedding_frames(scorer)
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    for table, frame in zip(MART_FILES, (recs, least, users, movies), strict=True):
-        tmp = run_dir / f"{MART_FILES[table]}.tmp"
-        pq.write_table(frame, tmp)
-        tmp.replace(run_dir / MART_FILES[table])
-    return PreparedRun(str(run_dir), recs.num_rows, least.num_rows, graph.n_users)
 
 
 def commit_run(

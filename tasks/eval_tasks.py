@@ -1,38 +1,28 @@
 from __future__ import annotations
 
-import functools
 import json
 from pathlib import Path
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from reelgraph import comparison, results
-from reelgraph.evaluate import EvalResult
-from reelgraph.graph import RatingGraph
+from reelgraph import comparison, loaded, results
+from reelgraph.evaluate import EvalResult, PartialEval
+from reelgraph.graph import SHARD_USERS, user_shards
 from reelgraph.run_layout import RunLayout
 
 
-def _graph(path: str) -> RatingGraph:
-    """The graph at path, read once per process: in one process the plan and every model's task
-    share it (a 25m graph takes seconds to read); a file rewritten since is read again."""
-    stat = Path(path).stat()
-    return _graph_version(path, stat.st_mtime_ns, stat.st_size)
-
-
-@functools.lru_cache(maxsize=1)  # one graph held: the evaluation's
-def _graph_version(path: str, mtime_ns: int, size: int) -> RatingGraph:
-    return RatingGraph.load(path)
-
-
 @task(name="plan-evaluation")
-def plan_evaluation_task(graph_path: str, models: list[str] | None) -> tuple[list[str], dict]:
+def plan_evaluation_task(
+    graph_path: str, models: list[str] | None, shard_users: int = SHARD_USERS
+) -> tuple[list[str], dict, list[tuple[int, int]]]:
     """The models to evaluate, GraphSAGE first (models None: every baseline that suits the
-    data's size, see comparison.default_baselines), and the baselines skipped, with why."""
-    names, skipped = comparison.models_to_compare(
-        _graph(graph_path), tuple(models) if models else None
-    )
-    return list(names), skipped
+    data's size, see comparison.default_baselines), the baselines skipped, with why, and the
+    user shards GraphSAGE is scored over (start, stop)."""
+    graph = loaded.graph(graph_path)
+    names, skipped = comparison.models_to_compare(graph, tuple(models) if models else None)
+    shards = [(r.start, r.stop) for r in user_shards(graph.n_users, shard_users)]
+    return list(names), skipped, shards
 
 
 @task(name="evaluate-model")
@@ -45,13 +35,27 @@ def evaluate_model_task(
     params: dict | None,
     device: str,
     seed: int,
-) -> EvalResult:
-    """One model's test metrics: reads the graph and model from their files (this task may run
-    in another process or on another machine) and returns its metric rows, a few hundred bytes.
-    Models must not change the graph they are given (the process shares one)."""
-    graph = _graph(graph_path)
+    users: tuple[int, int] | None = None,
+) -> PartialEval:
+    """One model's test sums, over one shard of users (start, stop; None: every user): reads
+    the graph and model from their files (this task may run in another process or on another
+    machine) and returns sums of a few kB. A baseline is fitted in its task, so it is one task
+    over every user; GraphSAGE, trained already, is one task per user shard. Models must not
+    change the graph they are given (the process shares one)."""
+    graph = loaded.graph(graph_path)
+    scorer = loaded.scorer(graph_path, model_path, device) if name == "graphsage" else None
     return comparison.evaluate_model(
-        name, graph, model_path, "test", tuple(k_values), threshold, params, device, seed
+        name,
+        graph,
+        model_path,
+        "test",
+        tuple(k_values),
+        threshold,
+        params,
+        device,
+        seed,
+        None if users is None else range(*users),
+        scorer,
     )
 
 

@@ -2,30 +2,61 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
-from pathlib import Path
 
-import numpy as np
-import polars as pl
 from prefect import get_run_logger, task
-from prefect.artifacts import create_link_artifact, create_markdown_artifact
 
-from reelgraph import figures, model_card, publish, run_summary
-from reelgraph.evaluate import genre_agreement_report
-from reelgraph.graph import RatingGraph
-from reelgraph.publish import ranking_unit_rows
-from reelgraph.run_layout import RunLayout
-from reelgraph.scoring import Scorer
-from warehouse import connect
+from reelgraph import loaded, mart_files, publish
+from reelgraph.graph import SHARD_USERS, user_shards
 
 
-@task(name="prepare-publish")
-def prepare_task(
-    graph_path: str, model_path: str, run_dir: str, k: int = 20, device: str = "auto"
+@task(name="score-lists")
+def lists_task(
+    graph_path: str,
+    model_path: str,
+    run_dir: str,
+    k: int,
+    device: str,
+    index: int,
+    users: tuple[int, int],
+) -> int:
+    """One shard of users' (start, stop) top-K and least-relevant lists as Parquet files in the
+    run's folder (the warehouse untouched); returns the rows of each list."""
+    scorer = loaded.scorer(graph_path, model_path, device)
+    return mart_files.write_lists(scorer, run_dir, k, index, range(*users))
+
+
+@task(name="embeddings")
+def embeddings_task(graph_path: str, model_path: str, run_dir: str, device: str) -> None:
+    """The decoder's tables (user and movie embeddings) as Parquet in the run's folder."""
+    mart_files.write_embeddings(loaded.scorer(graph_path, model_path, device), run_dir)
+
+
+@task(name="combine-lists")
+def combine_lists_task(run_dir: str, shard_rows: list[int], n_users: int) -> dict:
+    return dataclasses.asdict(mart_files.combine_lists(run_dir, shard_rows, n_users))
+
+
+def prepare_lists(
+    graph_path: str,
+    model_path: str,
+    run_dir: str,
+    k: int = 20,
+    device: str = "auto",
+    shard_users: int = SHARD_USERS,
 ) -> dict:
-    """Score every user; the run's mart rows as Parquet in its folder (the warehouse untouched)."""
-    prepared = publish.prepare_run(RatingGraph.load(graph_path), model_path, run_dir, k, device)
-    return dataclasses.asdict(prepared)
+    """Score every user, shard by shard, as tasks of the calling flow's task runner (one after
+    another in its process, or in parallel on a Dask cluster), then join the shards' files:
+    the run's mart rows as Parquet (mart_files.PreparedRun as a dict)."""
+    mart_files.check_k(k)
+    n_users = loaded.graph(graph_path).n_users
+    shards = [
+        lists_task.submit(graph_path, model_path, run_dir, k, device, i, (r.start, r.stop))
+        for i, r in enumerate(user_shards(n_users, shard_users))
+    ]
+    embeddings = embeddings_task.submit(graph_path, model_path, run_dir, device)
+    prepared = combine_lists_task(run_dir, [f.result() for f in shards], n_users)
+    embeddings.result()
+    return prepared
 
 
 @task(name="publish")
@@ -34,7 +65,7 @@ def publish_task(warehouse: str, record: dict, prepared: dict, retention: int = 
     rec = publish.RunRecord(
         **{**record, "started_at": dt.datetime.fromisoformat(record["started_at"])}
     )
-    result = publish.commit_run(warehouse, rec, publish.PreparedRun(**prepared), retention)
+    result = publish.commit_run(warehouse, rec, mart_files.PreparedRun(**prepared), retention)
     get_run_logger().info(
         "published %s: %d recommendations; pruned %s",
         rec.run_id,
@@ -42,109 +73,3 @@ def publish_task(warehouse: str, record: dict, prepared: dict, retention: int = 
         result.pruned_runs,
     )
     return dataclasses.asdict(result)
-
-
-@task(name="figures")
-def figures_task(
-    warehouse: str,
-    run_id: str,
-    run_dir: str,
-    graph_path: str,
-    model_path: str,
-    dataset: str,
-    split: dict,
-    train: dict,
-    served: dict | None = None,
-    seed: int = 0,
-) -> dict:
-    """The five figures, the model card, and the run summary / link artifacts. The embedding
-    figure and its genre agreement read the ranking vectors of the model that serves the lists."""
-    out = RunLayout(Path(run_dir))
-    fig_dir = out.figures
-    con = connect(warehouse, read_only=True)
-    try:
-        movies = con.sql("SELECT movie_id, title, genres FROM raw.movies").pl()
-    finally:
-        con.close()
-    titles = dict(zip(movies["movie_id"].to_list(), movies["title"].to_list(), strict=True))
-    recs = pl.read_parquet(out.dir / publish.MART_FILES["recommendations"])
-    graph = RatingGraph.load(graph_path)
-    scorer = Scorer.load(model_path, graph, "cpu")
-    genre_of = dict(zip(movies["movie_id"].to_list(), movies["genres"].to_list(), strict=True))
-    y = ranking_unit_rows(scorer)
-    agreement, shown = genre_agreement_report(
-        y,
-        graph.x_movie.numpy(),
-        [genre_of[int(i)] for i in graph.movie_ids.tolist()],
-        np.bincount(graph.part("train")[1].numpy(), minlength=graph.n_movies),
-        seed,
-    )
-    history = json.loads(out.history("eval_model").read_text())
-    users = recs["user_id"].unique().sort().to_list()
-    paths = [
-        figures.training_curves(history, fig_dir / "training_curves.png"),
-        figures.embedding_umap(
-            y[shown],
-            [genre_of[int(graph.movie_ids[i])] for i in shown],
-            fig_dir / "movie_embeddings_umap.png",
-            agreement,
-            seed,
-        ),
-        figures.user_graph(users[0], recs, titles, fig_dir / "user_top5_graph.png", seed),
-        figures.users_network(
-            recs, titles, users[: min(8, len(users))], fig_dir / "users_top5_network.png", seed
-        ),
-        figures.metrics_bars(
-            figures.load_metrics(out.metrics), fig_dir / "metrics_vs_baselines.png"
-        ),
-    ]
-    out.embedding_quality.write_text(json.dumps(agreement, indent=2))
-    comparison_md = out.comparison.read_text()
-    out.model_card.write_text(
-        model_card.model_card(
-            run_id, dataset, split, train, served, comparison_md, agreement, [str(p) for p in paths]
-        )
-    )
-    _summary_artifacts(run_id, out, paths, dataset, split["split_id"], served, comparison_md)
-    get_run_logger().info("wrote %d figures and the model card to %s", len(paths), out.dir)
-    return {
-        "figures": [str(p) for p in paths],
-        "model_card": str(out.model_card),
-        "genre_agreement": agreement,
-    }
-
-
-def _summary_artifacts(
-    run_id: str,
-    out: RunLayout,
-    paths: list[Path],
-    dataset: str,
-    split_id: str,
-    served: dict | None,
-    comparison_md: str,
-) -> None:
-    """A link artifact per figure and the run-summary markdown (file:// links: the stage's own
-    record; the pipeline run's summary links the same figures over http)."""
-    for p in paths:
-        create_link_artifact(
-            link=p.resolve().as_uri(),
-            link_text=p.name,
-            key=f"figure-{p.stem.replace('_', '-')}",
-            description=f"run {run_id}: {p.stem.replace('_', ' ')}",
-        )
-    recs_file = out.dir / publish.MART_FILES["recommendations"]
-    files = ", ".join(
-        f"[{p.name}]({p.resolve().as_uri()})"
-        for p in (recs_file, out.metrics, out.model, out.model_card)
-    )
-    lists_from = run_summary.lists_source(served is not None)
-    create_markdown_artifact(
-        f"# reelgraph run {run_id}\n\nDataset `{dataset}`, split `{split_id}`. "
-        f"Test metrics: the model trained on the train part; published lists: {lists_from}.\n\n"
-        f"## Test metrics\n\n{comparison_md}\n"
-        f"\n## Figures\n\n"
-        + "\n".join(f"- [{p.name}]({p.resolve().as_uri()})" for p in paths)
-        + f"\n\n## Files\n\n{files}\n",
-        key="run-summary",
-        description=f"run {run_id}",
-    )

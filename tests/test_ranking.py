@@ -194,7 +194,7 @@ def test_tuning_never_reads_the_test_split(tiny_graph: RatingGraph) -> None:
 
 
 def test_genre_agreement_reads_structure() -> None:
-    from reelgraph.evaluate import genre_agreement
+    from reelgraph.embedding_quality import genre_agreement
 
     genres = ["Drama", "Comedy", "Horror|Thriller", "Drama|Romance"] * 50
     onehot = {"Drama": 0, "Comedy": 1, "Horror|Thriller": 2, "Drama|Romance": 3}

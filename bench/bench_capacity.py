@@ -1,0 +1,130 @@
+"""Capacity (issue 16): each pipeline stage's wall time and peak memory on the synthetic presets
+of growing size (small, a quarter of 25m, 25m), each stage in a fresh child process, so the
+slopes against users, movies and ratings can be read off and carried to 100M and 1B ratings.
+
+    python bench/bench_capacity.py --presets small,quarter-25m,25m
+
+Stages, as the pipeline runs them: ingest (the generated CSVs into a new warehouse), split +
+features, the graph, GraphSAGE training (one fixed epoch at TrainConfig's defaults, validation
+left out: an epoch's cost), the evaluation of each model the pipeline evaluates at that size
+(a baseline's fit and its top-20 for every user; GraphSAGE's scoring), and the published lists
+(top-20 and least-relevant 20 of every user, with explanations, and the embeddings). Synthetic
+data generation is setup, not a stage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _harness import run_stage, stamp  # noqa: E402
+
+
+def _stages(preset: str, work: Path) -> list[tuple[str, str]]:
+    """(name, child code) of each stage; later stages read what earlier ones wrote."""
+    data, wh, cache = work / "data", work / "w.duckdb", work / "cache"
+    graph, model = work / "graph.pt", work / "model"
+    split_id = work / "split_id"
+    header = "from reelgraph.graph import RatingGraph\n"
+    return [
+        (
+            "ingest",
+            "from reelgraph.datasets import acquire\nfrom reelgraph.ingest import ingest\n"
+            f"ingest(acquire('synthetic-{preset}', source={str(data)!r}, "
+            f"cache_dir={str(cache)!r}), {str(wh)!r})",
+        ),
+        (
+            "split + features",
+            "from pathlib import Path\nfrom reelgraph.split import make_split, SplitParams\n"
+            "from reelgraph.features import build_features\n"
+            f"s = make_split({str(wh)!r}, SplitParams(seed=0), force=True)\n"
+            f"build_features({str(wh)!r}, s.split_id, force=True)\n"
+            f"Path({str(split_id)!r}).write_text(s.split_id)",
+        ),
+        (
+            "graph",
+            "from pathlib import Path\nfrom reelgraph.graph_build import build_graph\n"
+            f"g = build_graph({str(wh)!r}, Path({str(split_id)!r}).read_text())\n"
+            f"g.save({str(graph)!r})\n"
+            "print({'users': g.n_users, 'movies': g.n_movies, "
+            "'train_ratings': int(g.part('train')[0].numel()), "
+            "'ratings': sum(int(e.shape[1]) for e in g.edges.values())})",
+        ),
+        (
+            "train (1 epoch)",
+            header + "from reelgraph.train import train\n"
+            "from reelgraph.train_config import TrainConfig\n"
+            f"r = train(RatingGraph.load({str(graph)!r}), {str(model)!r}, "
+            "TrainConfig(device='cpu', max_minutes=None), fixed_epochs=(1, 1))\n"
+            f"open({str(work / 'model_path')!r}, 'w').write(r.model_path)\n"
+            "print({'epoch_s': round(r.history[-1]['seconds'], 2)})",
+        ),
+    ]
+
+
+def _evaluate_stage(name: str, work: Path) -> tuple[str, str]:
+    return (
+        f"evaluate: {name}",
+        "from reelgraph.graph import RatingGraph\nfrom reelgraph.comparison import evaluate_model\n"
+        "from reelgraph.evaluate import merge\n"
+        f"g = RatingGraph.load({str(work / 'graph.pt')!r})\n"
+        f"model = open({str(work / 'model_path')!r}).read()\n"
+        f"r = merge([evaluate_model({name!r}, g, model, device='cpu')])\n"
+        "print({'ndcg@20': round(r.metrics[('ndcg', 20)], 4)})",
+    )
+
+
+def _publish_stage(work: Path) -> tuple[str, str]:
+    return (
+        "publish: lists + embeddings",
+        "from reelgraph.graph import RatingGraph\nfrom reelgraph.mart_files import prepare_run\n"
+        f"g = RatingGraph.load({str(work / 'graph.pt')!r})\n"
+        f"model = open({str(work / 'model_path')!r}).read()\n"
+        f"p = prepare_run(g, model, {str(work / 'run')!r}, k=20, device='cpu')\n"
+        "print({'rows': p.recommendations})",
+    )
+
+
+def _models(work: Path) -> list[str]:
+    """The models the pipeline evaluates on this graph (comparison.models_to_compare)."""
+    out = run_stage(
+        "plan (setup)",
+        "from reelgraph.graph import RatingGraph\nfrom reelgraph import comparison\n"
+        f"print(list(comparison.models_to_compare(RatingGraph.load({str(work / 'graph.pt')!r}), "
+        "None)[0]))",
+    )
+    return eval(out["output"])  # noqa: S307 - our own child's printed list
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--presets", default="small,quarter-25m,25m")
+    ap.add_argument("--workdir", default="bench/results/work/capacity")
+    ap.add_argument("--out", default="bench/results/capacity.json")
+    args = ap.parse_args()
+    results = []
+    for preset in args.presets.split(","):
+        work = Path(args.workdir).resolve() / preset
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        run_stage(
+            f"generate {preset} (setup)",
+            f"from reelgraph.synthetic import generate\n"
+            f"generate({preset!r}, {str(work / 'data')!r}, seed=0)",
+        )
+        stages = [run_stage(name, code) for name, code in _stages(preset, work)]
+        shape = eval(stages[2]["output"])  # noqa: S307 - the graph stage's own printed dict
+        stages += [run_stage(*_evaluate_stage(m, work)) for m in _models(work)]
+        stages.append(run_stage(*_publish_stage(work)))
+        results.append({"preset": preset, **shape, "stages": stages})
+        shutil.rmtree(work / "data", ignore_errors=True)  # the CSVs: gigabytes at 25m
+        Path(args.out).write_text(json.dumps({**stamp(), "presets": results}, indent=2))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
