@@ -100,12 +100,66 @@ def _models(work: Path) -> list[str]:
     return eval(out["output"])  # noqa: S307 - our own child's printed list
 
 
+PROJECT_TO = (100_000_000, 1_000_000_000)
+
+
+def _fmt_s(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 60:.1f} min" if seconds >= 120 else f"{seconds:.0f} s"
+
+
+def table(results: list[dict]) -> str:
+    """Each stage's wall time and peak RSS per preset, the slope between the two largest presets
+    per million ratings (same catalogue, users and ratings scaled together), and that line
+    carried on to 100M and 1B ratings: an estimate on paper, from these measurements."""
+    big, small = results[-1], results[-2]
+    per_m = (big["ratings"] - small["ratings"]) / 1e6
+    head = " | ".join(f"{r['preset']} ({r['ratings'] / 1e6:.2f}M)" for r in results)
+    proj = " | ".join(f"{n / 1e6:,.0f}M (est.)" for n in PROJECT_TO)
+    lines = [
+        f"| stage | {head} | slope per 1M ratings | {proj} |",
+        "|---" * (len(results) + 2 + len(PROJECT_TO)) + "|",
+    ]
+    rows = {r["preset"]: {s["stage"]: s for s in r["stages"]} for r in results}
+    for stage in [s["stage"] for s in big["stages"]]:
+        cells = [
+            f"{rows[r['preset']][stage]['wall_s']:.0f} s, {rows[r['preset']][stage]['peak_rss_gib']:.1f} GiB"
+            if stage in rows[r["preset"]]
+            else "—"
+            for r in results
+        ]
+        a, b = rows[small["preset"]].get(stage), rows[big["preset"]][stage]
+        if a is None:
+            lines.append(f"| {stage} | {' | '.join(cells)} | — |" + " — |" * len(PROJECT_TO))
+            continue
+        dt = (b["wall_s"] - a["wall_s"]) / per_m
+        dm = (b["peak_rss_gib"] - a["peak_rss_gib"]) / per_m
+        est = [
+            (
+                b["wall_s"] + dt * (n - big["ratings"]) / 1e6,
+                b["peak_rss_gib"] + dm * (n - big["ratings"]) / 1e6,
+            )
+            for n in PROJECT_TO
+        ]
+        lines.append(
+            f"| {stage} | {' | '.join(cells)} | {dt:+.2f} s, {dm:+.3f} GiB | "
+            + " | ".join(f"{_fmt_s(t)}, {m:.0f} GiB" for t, m in est)
+            + " |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--presets", default="small,quarter-25m,25m")
     ap.add_argument("--workdir", default="bench/results/work/capacity")
     ap.add_argument("--out", default="bench/results/capacity.json")
+    ap.add_argument("--table", action="store_true", help="print the table of --out and stop")
     args = ap.parse_args()
+    if args.table:
+        print(table(json.loads(Path(args.out).read_text())["presets"]))
+        return
     results = []
     for preset in args.presets.split(","):
         work = Path(args.workdir).resolve() / preset
@@ -124,6 +178,7 @@ def main() -> None:
         shutil.rmtree(work / "data", ignore_errors=True)  # the CSVs: gigabytes at 25m
         Path(args.out).write_text(json.dumps({**stamp(), "presets": results}, indent=2))
     print(f"wrote {args.out}")
+    print(table(results))
 
 
 if __name__ == "__main__":

@@ -27,11 +27,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from reelgraph.baselines import build_baseline  # noqa: E402
-from reelgraph.evaluate import ValidationProbe  # noqa: E402
 from reelgraph.graph import RatingGraph  # noqa: E402
 from reelgraph.memory import keep_freed_memory  # noqa: E402
 from reelgraph.train import train  # noqa: E402
 from reelgraph.train_config import TrainConfig  # noqa: E402
+from reelgraph.validation_probe import ValidationProbe  # noqa: E402
 
 WORK = ROOT / "bench" / "results" / "work"
 

@@ -13,8 +13,9 @@ import numpy as np
 import torch
 
 from reelgraph.baselines_rating import RankingOnly, epoch_batches
-from reelgraph.evaluate import ScoresOf, ValidationProbe
+from reelgraph.evaluate import ScoresOf
 from reelgraph.graph import RatingGraph
+from reelgraph.validation_probe import ValidationProbe
 
 
 @dataclasses.dataclass

@@ -202,56 +202,6 @@ def top_k_of(
 
 
 @dataclasses.dataclass
-class ValidationProbe:
-    """NDCG@K over the whole catalogue as `evaluate` computes it (the user's train movies
-    excluded, relevant = held-out rating >= threshold), on a fixed seeded sample of users of
-    one held-out part: cheap enough to select a model's epoch (GraphSAGE's ranking output and
-    every iteratively trained baseline alike) on validation after every epoch."""
-
-    users: np.ndarray
-    relevant: Relevance
-    train: UserItems
-    k: int
-    batch_size: int = 1024
-
-    @staticmethod
-    def build(
-        graph: RatingGraph,
-        k: int = 20,
-        threshold: float = RELEVANT_RATING,
-        max_users: int = 4096,
-        seed: int = 0,
-        part: str = "val",
-    ) -> ValidationProbe | None:
-        vu, vm, vr = (t.numpy() for t in graph.part(part))
-        relevant = Relevance.from_edges(vu, vm, vr, graph.n_users, threshold)
-        users = np.flatnonzero(relevant.count(np.arange(graph.n_users)) > 0)
-        if users.size == 0:
-            return None
-        if users.size > max_users:
-            users = np.sort(np.random.default_rng(seed).choice(users, max_users, replace=False))
-        tu, tm, _ = graph.part("train")
-        train = UserItems.from_edges(tu.numpy(), tm.numpy(), graph.n_users)
-        return ValidationProbe(users, relevant, train, min(k, graph.n_movies))
-
-    @torch.no_grad()
-    def ndcg(self, scores_of: ScoresOf, n_movies: int, device: torch.device | str = "cpu") -> float:
-        total = 0.0
-        for batch, top in top_k_of(
-            scores_of,
-            n_movies,
-            torch.device(device),
-            self.users,
-            self.k,
-            self.train,
-            batch_size=self.batch_size,
-        ):
-            hits = hits_matrix(top.indices.cpu().numpy(), batch, self.relevant)
-            total += float(ranking_at_k(hits, self.relevant.count(batch), self.k)["ndcg"].sum())
-        return total / self.users.size
-
-
-@dataclasses.dataclass
 class EvalResult:
     model: str
     part: str
@@ -265,6 +215,40 @@ class EvalResult:
             (self.model, self.part, name, k, float(v))
             for (name, k), v in sorted(self.metrics.items(), key=lambda x: (x[0][0], x[0][1] or 0))
         ]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Heldout:
+    """What every user shard's evaluation reads from all the edges, made once per graph (at 25m
+    seconds of sorting): the held-out pairs, their relevance, each user's train movies (never
+    candidates) and the movies' train popularity."""
+
+    users: np.ndarray
+    movies: np.ndarray
+    ratings: np.ndarray
+    relevant: Relevance
+    train: UserItems
+    popularity: np.ndarray
+    train_users: int
+
+    @staticmethod
+    def of(graph: RatingGraph, part: str, threshold: float) -> _Heldout:
+        tu, tm, _ = (t.numpy() for t in graph.part("train"))
+        hu, hm, hr = (t.numpy() for t in graph.part(part))
+        return _Heldout(
+            hu,
+            hm,
+            hr,
+            Relevance.from_edges(hu, hm, hr, graph.n_users, threshold),
+            UserItems.from_edges(tu, tm, graph.n_users),
+            np.bincount(tm, minlength=graph.n_movies),
+            int(np.unique(tu).size),
+        )
+
+    def pairs(self, users: range) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The held-out (user, movie, rating) of a shard of users."""
+        mine = (self.users >= users.start) & (self.users < users.stop)
+        return self.users[mine], self.movies[mine], self.ratings[mine]
 
 
 @dataclasses.dataclass
@@ -329,12 +313,11 @@ def evaluate_users(
         raise ValueError(f"k values must be positive integers, got {k_values}")
     users = range(graph.n_users) if users is None else users
     device = torch.device(device)
-    tu, tm, _ = graph.part("train")
-    hu, hm, hr = (t.numpy() for t in graph.part(part))
-    rel = Relevance.from_edges(hu, hm, hr, graph.n_users, threshold)
-    popularity = np.bincount(tm.numpy(), minlength=graph.n_movies)
-    acc = RankingAccumulator(k_values, graph.n_movies, popularity, int(np.unique(tu.numpy()).size))
-    train = UserItems.from_edges(tu.numpy(), tm.numpy(), graph.n_users)  # never candidates
+    split = graph.derived(
+        ("evaluate", part, threshold), lambda: _Heldout.of(graph, part, threshold)
+    )
+    rel, train = split.relevant, split.train
+    acc = RankingAccumulator(k_values, graph.n_movies, split.popularity, split.train_users)
     shard = np.arange(users.start, users.stop)
     scored = shard[rel.count(shard) > 0]  # only users that can be scored
     done = 0
@@ -354,8 +337,7 @@ def evaluate_users(
         if progress is not None:
             progress(done, scored.size)
     acc.users_skipped += shard.size - scored.size
-    mine = (hu >= users.start) & (hu < users.stop)
-    hu, hm, hr = hu[mine], hm[mine], hr[mine]
+    hu, hm, hr = split.pairs(users)
     with torch.no_grad():
         pred = rec.predict(torch.as_tensor(hu, device=device), torch.as_tensor(hm, device=device))
     rating = None

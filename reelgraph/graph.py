@@ -8,10 +8,14 @@ no pickled objects.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
+
+T = TypeVar("T")
 
 
 @dataclasses.dataclass
@@ -26,6 +30,16 @@ class RatingGraph:
     user_features: list[str]
     movie_features: list[str]
     split_id: str = ""
+    # Values made from the edges once (see `derived`); a dataclasses.replace'd graph starts empty.
+    _derived: dict = dataclasses.field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def derived(self, key: tuple, make: Callable[[], T]) -> T:
+        """make() once per graph and key: what every user shard of a stage reads from all the
+        edges (each user's train movies, the held-out relevance) is not sorted again per shard.
+        A graph's tensors are never changed once it is built; models must not change them."""
+        if key not in self._derived:
+            self._derived[key] = make()
+        return self._derived[key]
 
     @property
     def n_users(self) -> int:

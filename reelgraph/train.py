@@ -42,7 +42,6 @@ import torch
 from reelgraph.checkpoints import CHECKPOINT, Checkpoints
 from reelgraph.distributed import ONE_PROCESS, Ranks
 from reelgraph.errors import TrainingError
-from reelgraph.evaluate import ValidationProbe
 from reelgraph.graph import RatingGraph
 from reelgraph.losses import NegativeSampler, RankingBatch, RankingObjective
 from reelgraph.memory import keep_freed_memory
@@ -55,6 +54,7 @@ from reelgraph.sparse import BipartiteAdjacency
 from reelgraph.train_config import TrainConfig, TrainResult
 from reelgraph.train_finish import finish
 from reelgraph.train_steps import RatingView, Step, batches, rating_metrics_of
+from reelgraph.validation_probe import ValidationProbe
 
 log = logging.getLogger(__name__)
 

@@ -26,12 +26,12 @@ import torch
 
 from reelgraph import baselines
 from reelgraph.errors import ReelgraphError
-from reelgraph.evaluate import ValidationProbe
 from reelgraph.graph import RatingGraph
 from reelgraph.model_io import default_model_config
 from reelgraph.settings import TUNABLE
 from reelgraph.train import train
 from reelgraph.train_config import TrainConfig
+from reelgraph.validation_probe import ValidationProbe
 
 log = logging.getLogger(__name__)
 
