@@ -100,6 +100,22 @@ def pipeline_run(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> di
     return {"result": result, "warehouse": work / "w.duckdb", "outputs": work / "outputs"}
 
 
+def republish_record(run_id: str, split_id: str) -> dict:
+    """The run record publish_flow takes, for publishing the pipeline fixture's model again
+    under another run id."""
+    return {
+        "run_id": run_id,
+        "dataset": "tiny",
+        "data_checksum": "x",
+        "split_id": split_id,
+        "params": {},
+        "seed": 0,
+        "device": "cpu",
+        "timings": {},
+        "started_at": "2026-01-01T00:00:00",
+    }
+
+
 def outcome(history: list[dict]) -> list[dict]:
     """A training history without its wall-clock times (which never repeat)."""
     return [{k: v for k, v in row.items() if k != "seconds"} for row in history]

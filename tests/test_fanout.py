@@ -13,6 +13,7 @@ import duckdb
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from conftest import republish_record
 
 from reelgraph import fanout, mart_files, preflight
 from reelgraph.graph import user_shards
@@ -114,17 +115,7 @@ def test_a_cluster_records_and_publishes_what_one_process_does(
     shutil.copytree(published, outputs / "runs" / "on-cluster")
     for name in ("recommendations.parquet", "least_relevant.parquet", "model_card.md"):
         (outputs / "runs" / "on-cluster" / name).unlink()
-    record = {
-        "run_id": "on-cluster",
-        "dataset": "tiny",
-        "data_checksum": "x",
-        "split_id": r["split"]["split_id"],
-        "params": {},
-        "seed": 0,
-        "device": "cpu",
-        "timings": {},
-        "started_at": "2026-01-01T00:00:00",
-    }
+    record = republish_record("on-cluster", r["split"]["split_id"])
     with prefect_test_harness(server_startup_timeout=120):
         alone = evaluate_flow(run_id="in-process", **common)
         fanned = evaluate_flow.with_options(task_runner=fanout.task_runner(workers=2))(

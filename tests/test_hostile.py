@@ -23,7 +23,7 @@ from reelgraph.cli import main
 from reelgraph.datasets import DatasetError, acquire
 from reelgraph.errors import ReelgraphError
 from reelgraph.ingest import IngestError, ingest
-from tests.conftest import write_dataset
+from tests.conftest import republish_record, write_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -486,17 +486,7 @@ def test_the_model_card_is_written_before_the_run_is_published(
     monkeypatch.setattr(reelgraph.publish, "commit_run", killed)
     from prefect.testing.utilities import prefect_test_harness
 
-    record = {
-        "run_id": "again",
-        "dataset": "tiny",
-        "data_checksum": "x",
-        "split_id": r["split"]["split_id"],
-        "params": {},
-        "seed": 0,
-        "device": "cpu",
-        "timings": {},
-        "started_at": "2026-01-01T00:00:00",
-    }
+    record = republish_record("again", r["split"]["split_id"])
     with (
         prefect_test_harness(server_startup_timeout=120),
         pytest.raises(BaseException, match="killed"),
