@@ -73,3 +73,25 @@ def stamp() -> dict:
         "machine": machine(),
         "python": platform.python_version(),
     }
+
+
+def run_metrics(warehouse: Path, run_id: str | None = None) -> dict[str, float]:
+    """A run's test metrics from marts.metrics as {"model/metric@k": value} (run_id None: the
+    warehouse's only run)."""
+    import duckdb
+
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        rows = con.execute(
+            "SELECT model, metric, k, value FROM marts.metrics WHERE run_id = coalesce(?, run_id)",
+            [run_id],
+        ).fetchall()
+    return {f"{m}/{x}@{k}": v for m, x, k, v in rows}
+
+
+def agreement(a: dict[str, float], b: dict[str, float]) -> dict[str, int]:
+    """How many of a's metrics b records identically, and within 1e-6."""
+    return {
+        "metrics": len(a),
+        "metrics_equal": sum(a[k] == b.get(k) for k in a),
+        "metrics_within_1e-6": sum(abs(a[k] - b.get(k, float("inf"))) <= 1e-6 for k in a),
+    }

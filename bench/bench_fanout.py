@@ -21,21 +21,13 @@ from reelgraph import settings  # noqa: E402
 
 settings.configure_prefect_environment()
 
-import duckdb  # noqa: E402
+from _harness import agreement, run_metrics  # noqa: E402
 
 from flows.evaluate_flow import evaluate_flow  # noqa: E402
 from reelgraph import fanout  # noqa: E402
 from reelgraph.synthetic_graph import make_graph  # noqa: E402
 from reelgraph.train import train  # noqa: E402
 from reelgraph.train_config import TrainConfig  # noqa: E402
-
-
-def _metrics(warehouse: Path, run_id: str) -> dict[str, float]:
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        rows = con.execute(
-            "SELECT model, metric, k, value FROM marts.metrics WHERE run_id = ?", [run_id]
-        ).fetchall()
-    return {f"{m}/{x}@{k}": v for m, x, k, v in rows}
 
 
 def main() -> None:
@@ -71,7 +63,8 @@ def main() -> None:
     t = time.perf_counter()
     evaluate_flow.with_options(task_runner=runner)(run_id="workers", **common)
     timings[f"workers_{args.workers}_s"] = round(time.perf_counter() - t, 1)
-    a, b = _metrics(work / "w.duckdb", "in-process"), _metrics(work / "w.duckdb", "workers")
+    a = run_metrics(work / "w.duckdb", "in-process")
+    b = run_metrics(work / "w.duckdb", "workers")
     result = {
         "preset": args.preset,
         "models": one["models"],
@@ -79,9 +72,7 @@ def main() -> None:
         "ratio_in_process_over_workers": round(
             timings["in_process_s"] / timings[f"workers_{args.workers}_s"], 2
         ),
-        "metrics_equal": sum(a[k] == b.get(k) for k in a),
-        "metrics_within_1e-6": sum(abs(a[k] - b.get(k, float("inf"))) <= 1e-6 for k in a),
-        "metrics": len(a),
+        **agreement(a, b),
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))
