@@ -27,10 +27,14 @@ WORK = Path("bench/results/work/pipeline-fanout")
 
 
 def source(preset: str) -> Path:
-    """The synthetic MovieLens-shaped files of the preset, generated once and kept."""
+    """The synthetic MovieLens-shaped files of the preset, generated once and kept (written
+    beside and renamed, so a stopped generation is never taken for a whole one)."""
     out = Path("bench/results/work") / f"syn-{preset}"
-    if not (out / "ratings.csv").exists():
-        _reelgraph("generate", "--preset", preset, "--out", str(out))
+    if not out.exists():
+        partial = out.with_name(out.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        _reelgraph("generate", "--preset", preset, "--out", str(partial))
+        partial.rename(out)
     return out
 
 
