@@ -33,7 +33,7 @@ from reelgraph.train_config import TrainConfig  # noqa: E402
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--preset", default="25m")
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=2, help="0: the in-process pass alone")
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--models", default=None, help="comma-separated; default: the pipeline's")
     ap.add_argument("--out", default="bench/results/fanout.json")
@@ -59,6 +59,8 @@ def main() -> None:
     one = evaluate_flow(run_id="in-process", **common)
     timings["in_process_s"] = round(time.perf_counter() - t, 1)
     print(json.dumps(timings), flush=True)
+    if not args.workers:
+        return
     runner = fanout.task_runner(workers=args.workers)
     t = time.perf_counter()
     evaluate_flow.with_options(task_runner=runner)(run_id="workers", **common)

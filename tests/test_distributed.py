@@ -60,3 +60,38 @@ def test_torchrun_starts_the_ranks_of_a_training(tiny_graph: RatingGraph, tmp_pa
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["epochs_run"] == 3 and Path(result["model_path"]).is_file()
+
+
+def test_the_pipelines_train_flow_trains_across_two_processes(
+    pipeline_run: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`reelgraph run --nproc 2` as the pipeline runs it: the Prefect train task starts the
+    other rank and trains as rank 0."""
+    import shutil
+
+    from prefect.testing.utilities import prefect_test_harness
+
+    from flows.train_flow import train_flow
+    from reelgraph import train_ddp
+
+    started = []
+
+    def counted(*args, **kw):  # noqa: ANN002, ANN003, ANN202
+        started.append(args[2].nproc)  # (graph, out, cfg, ...)
+        return real(*args, **kw)
+
+    real = train_ddp.train_here
+    monkeypatch.setattr(train_ddp, "train_here", counted)
+    wh = tmp_path / "w.duckdb"
+    shutil.copy(pipeline_run["warehouse"], wh)
+    settings = {"epochs": 3, "lr": 0.01, "device": "cpu", "sample_above": 0, "nproc": 2}
+    with prefect_test_harness(server_startup_timeout=120):
+        trained = train_flow(
+            pipeline_run["result"]["split"]["split_id"],
+            warehouse=str(wh),
+            outputs=str(tmp_path / "outputs"),
+            train_params=settings,
+        )
+    assert started == [2]
+    assert trained["epochs_run"] == 3 and Path(trained["model_path"]).is_file()
+    assert 0 < trained["metrics"]["val"]["rmse"] < 2
