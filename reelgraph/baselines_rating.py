@@ -160,9 +160,10 @@ class MF:
     def _set_gradients(
         self, users: torch.Tensor, movies: torch.Tensor, ratings: torch.Tensor, reg: float
     ) -> None:
-        """The gradients of `loss`, written out: autograd's way took 3x as long at 25m (its
-        advanced indexing and the many elementwise passes over batch x dim tensors), and this
-        is the baseline's whole cost. tests/test_baselines checks them against autograd."""
+        """The gradients of `loss`, written out: autograd's way made the fit twice as long
+        (its advanced indexing and many elementwise passes over batch x dim tensors; see
+        bench/BENCHMARKS.md), and this is the baseline's whole cost.
+        tests/test_rating_baselines.py checks them against autograd's."""
         n = users.numel()
         p, q = self.P.index_select(0, users), self.Q.index_select(0, movies)
         b_u, b_i = self.bu.index_select(0, users), self.bi.index_select(0, movies)
