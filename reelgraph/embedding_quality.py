@@ -1,12 +1,13 @@
 """Can people read the embeddings? Genre agreement of each movie's nearest neighbours, beside the
 same figure for the raw features and for random vectors.
 
-Imports only numpy.
+Imports only numpy and torch.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 
 def genre_agreement(
@@ -23,14 +24,15 @@ def genre_agreement(
     for i, s in enumerate(sets):
         member[i, [col[g] for g in s]] = 1.0
     size = member.sum(1)
-    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    unit = torch.nn.functional.normalize(torch.as_tensor(vectors, dtype=torch.float32), dim=1)
     k = min(k, len(sets) - 1)
     total = 0.0
     for start in range(0, len(sets), chunk):
         sims = unit[start : start + chunk] @ unit.T
-        rows = np.arange(sims.shape[0])
-        sims[rows, start + rows] = -np.inf  # not its own neighbour
-        nn = np.argpartition(-sims, k, axis=1)[:, :k]
+        rows = torch.arange(sims.shape[0])
+        sims[rows, start + rows] = -torch.inf  # not its own neighbour
+        # torch's top-k uses every core; numpy's argpartition one (3x slower at 59k movies).
+        nn = torch.topk(sims, k, dim=1).indices.numpy()
         inter = np.einsum("rg,rkg->rk", member[start : start + chunk], member[nn])
         union = size[start : start + chunk, None] + size[nn] - inter
         total += float((inter / np.maximum(union, 1)).sum())
