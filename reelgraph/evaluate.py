@@ -240,7 +240,7 @@ class _Heldout:
             hm,
             hr,
             Relevance.from_edges(hu, hm, hr, graph.n_users, threshold),
-            UserItems.from_edges(tu, tm, graph.n_users),
+            graph.user_items(("train",)),
             np.bincount(tm, minlength=graph.n_movies),
             int(np.unique(tu).size),
         )

@@ -54,6 +54,21 @@ class RatingGraph:
         e = self.edges[name]
         return e[0].long(), e[1].long(), e[2].float()
 
+    def user_items(
+        self, parts: tuple[str, ...] | None = None, min_rating: float = 0.0
+    ) -> UserItems:
+        """Each user's movies in `parts` (None: every part) rated at least min_rating, made once
+        per graph: candidate exclusion (train, or everything rated), explanations (liked) and
+        the validation probe all read it, and at 25m each build sorts millions of edges."""
+        names = tuple(self.edges) if parts is None else parts
+
+        def make() -> UserItems:
+            u, m, r = (np.concatenate([self.part(p)[i].numpy() for p in names]) for i in range(3))
+            keep = r >= min_rating
+            return UserItems.from_edges(u[keep], m[keep], self.n_users)
+
+        return self.derived(("user_items", names, min_rating), make)
+
     def save(self, path: str | Path) -> None:
         torch.save(
             {

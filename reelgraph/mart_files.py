@@ -33,7 +33,7 @@ def recommendation_frames(
     users = range(g.n_users) if users is None else users
     # Explanations live in the ranking space, the one the list comes from (and `similar`).
     y = ranking_unit_rows(scorer)
-    liked = g.derived(("liked", LIKED), lambda: _liked(g))  # once per graph, not per shard
+    liked = g.user_items(min_rating=LIKED)  # once per graph, not per shard
     users = np.arange(users.start, users.stop)
     out = []
     for least in (False, True):
@@ -67,13 +67,6 @@ def recommendation_frames(
             )
         )
     return out[0], out[1]
-
-
-def _liked(g: RatingGraph) -> UserItems:
-    """Each user's highly rated movies, in every part of the graph: explanation candidates."""
-    every = [g.part(p) for p in g.edges]
-    u, m, r = (np.concatenate([e[i].numpy() for e in every]) for i in range(3))
-    return UserItems.from_edges(u[r >= LIKED], m[r >= LIKED], g.n_users)
 
 
 def explanations(

@@ -69,14 +69,15 @@ class Scorer:
         enc = model.encode(
             graph.x_user.to(device), graph.x_movie.to(device), full, keep_movie_states=True
         )
-        train = UserItems.from_edges(u.cpu().numpy(), m.cpu().numpy(), graph.n_users)
-        every = [graph.part(p) for p in graph.edges]
-        rated = UserItems.from_edges(
-            np.concatenate([e[0].numpy() for e in every]),
-            np.concatenate([e[1].numpy() for e in every]),
-            graph.n_users,
+        return Scorer(
+            model,
+            graph,
+            enc,
+            device,
+            graph.user_items(("train",)),
+            graph.user_items(),  # every movie the user rated: never published
+            full.relations.deg_movie,
         )
-        return Scorer(model, graph, enc, device, train, rated, full.relations.deg_movie)
 
     @torch.no_grad()
     def predict(self, user_idx: np.ndarray, movie_idx: np.ndarray) -> np.ndarray:

@@ -45,9 +45,9 @@ class ValidationProbe:
             return None
         if users.size > max_users:
             users = np.sort(np.random.default_rng(seed).choice(users, max_users, replace=False))
-        tu, tm, _ = graph.part("train")
-        train = UserItems.from_edges(tu.numpy(), tm.numpy(), graph.n_users)
-        return ValidationProbe(users, relevant, train, min(k, graph.n_movies))
+        return ValidationProbe(
+            users, relevant, graph.user_items(("train",)), min(k, graph.n_movies)
+        )
 
     @torch.no_grad()
     def ndcg(self, scores_of: ScoresOf, n_movies: int, device: torch.device | str = "cpu") -> float:
