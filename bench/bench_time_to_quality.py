@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from reelgraph.baselines import build_baseline  # noqa: E402
+from reelgraph.evaluate import scores_into  # noqa: E402
 from reelgraph.graph import RatingGraph  # noqa: E402
 from reelgraph.memory import keep_freed_memory  # noqa: E402
 from reelgraph.train import train  # noqa: E402
@@ -76,7 +77,7 @@ def baseline(name: str, graph: RatingGraph, probe: ValidationProbe, budget_min: 
     t = time.perf_counter()
     rec = build_baseline(name, graph, {"max_minutes": budget_min} if name in BUDGETED else None)
     fit = time.perf_counter() - t
-    ndcg = probe.ndcg(lambda b, out: out.copy_(rec.score(b)), graph.n_movies)
+    ndcg = probe.ndcg(scores_into(rec), graph.n_movies)
     curve = getattr(rec, "history", [])
     out = {"fit_seconds": fit, "val_ndcg@20": ndcg, "curve": curve}
     if name in BUDGETED:

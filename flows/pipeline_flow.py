@@ -16,6 +16,7 @@ from flows.train_flow import train_flow
 from reelgraph import fanout, preflight, run_config, run_spec, run_summary, runs, settings
 from reelgraph.run_layout import RunLayout
 from reelgraph.run_spec import RunSpec
+from reelgraph.train_config import refit_epochs
 
 
 def _pipeline_flow(**fields: object) -> dict:
@@ -125,16 +126,20 @@ class _Stages:
         )
         served = trained
         if spec.refit:
-            # The lists people see come from the same settings and epoch counts, refit on every
-            # rating (validation and test too): the evaluated model never saw those.
+            # The lists people see come from the same settings, refit on every rating
+            # (validation and test too): the evaluated model never saw those.
             everything = self.split_and_features("refit split+features", 0.0, 0.0)
+            epochs = refit_epochs(
+                trained["best_epoch"], trained["best_rank_epoch"], spec.refit_share
+            )
             served = self.train(
                 "refit",
                 everything["split"]["split_id"],
                 model_settings,
                 train_settings,
-                fixed_epochs=[trained["best_epoch"], trained["best_rank_epoch"]],
+                fixed_epochs=list(epochs),
                 name="model",
+                warm_start=trained["model_path"] if spec.refit_share > 0 else None,
             )
         record = self.record(
             ingested, trained, served, started, chosen, model_settings, train_settings

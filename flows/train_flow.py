@@ -17,9 +17,11 @@ def train_flow(
     train_params: dict | None = None,
     fixed_epochs: list[int | None] | None = None,
     name: str = "model",
+    warm_start: str | None = None,
 ) -> dict:
     """Train the GraphSAGE recommender on a split whose features are built: each output
-    selected on validation, or, with fixed_epochs ([rating, ranking]), refit without one.
+    selected on validation, or, with fixed_epochs ([rating, ranking]), refit without one (from
+    the weights of the model file warm_start, when given).
     model_params / train_params override ModelConfig / TrainConfig defaults."""
     run_id = run_id or runs.new_run_id()
     run_dir = RunLayout.of(settings.outputs_dir(outputs), run_id).dir
@@ -34,4 +36,5 @@ def train_flow(
             model_params,
             fixed_epochs,
             name,
+            warm_start,
         )

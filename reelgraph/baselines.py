@@ -44,8 +44,10 @@ class GraphSAGEAdapter:
         self.scorer = scorer
 
     @torch.no_grad()
-    def score(self, users: torch.Tensor) -> torch.Tensor:
+    def score(self, users: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
         s = self.scorer
+        if out is not None and out.device == s.device:
+            return s.model.rank_all(s.enc, users.to(s.device), out)
         return s.model.rank_all(s.enc, users.to(s.device)).float().cpu()
 
     @torch.no_grad()

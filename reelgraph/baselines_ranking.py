@@ -58,8 +58,10 @@ class EASE(RankingOnly):
         self.n_movies = graph.n_movies
 
     @torch.no_grad()
-    def score(self, users: torch.Tensor) -> torch.Tensor:
-        out = torch.full((users.numel(), self.n_movies), -1e9)
+    def score(self, users: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        if out is None:
+            out = torch.empty((users.numel(), self.n_movies))
+        out.fill_(-1e9)  # movies outside the modelled items rank last
         out[:, self.items] = _csr_rows(self.X, users) @ self.B
         return out
 
@@ -204,7 +206,7 @@ class LightGCNBaseline(RankingOnly):
                 opt.step()
             with torch.no_grad():
                 self.emb = self._propagate()
-            if select.stop_after(epoch, lambda b, out: self.score(b), params):
+            if select.stop_after(epoch, lambda b, out: self.score(b, out), params):
                 break
         select.restore(params)
         self.best_epoch, self.history = select.best_epoch, select.history
@@ -221,8 +223,8 @@ class LightGCNBaseline(RankingOnly):
             return self.model.get_embedding(self.adj)
 
     @torch.no_grad()
-    def score(self, users: torch.Tensor) -> torch.Tensor:
-        return self.emb[users] @ self.emb[self.n_users :].T
+    def score(self, users: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.mm(self.emb[users], self.emb[self.n_users :].T, out=out)
 
 
 @dataclasses.dataclass
@@ -268,15 +270,15 @@ class BPRMF(RankingOnly):
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
-            if select.stop_after(epoch, lambda b, out: self.score(b), params):
+            if select.stop_after(epoch, lambda b, out: self.score(b, out), params):
                 break
         select.restore(params)
         self.best_epoch, self.history = select.best_epoch, select.history
         self.stopped_by_budget = select.stopped_by_budget
 
     @torch.no_grad()
-    def score(self, users: torch.Tensor) -> torch.Tensor:
-        return torch.addmm(self.bi[None, :], self.P[users], self.Q.T)
+    def score(self, users: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.addmm(self.bi[None, :], self.P[users], self.Q.T, out=out)
 
 
 @dataclasses.dataclass
@@ -321,5 +323,5 @@ class IALS(RankingOnly):
         self.items = torch.from_numpy(np.ascontiguousarray(model.item_factors))
 
     @torch.no_grad()
-    def score(self, users: torch.Tensor) -> torch.Tensor:
-        return self.users[users] @ self.items.T
+    def score(self, users: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.mm(self.users[users], self.items.T, out=out)

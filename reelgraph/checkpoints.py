@@ -35,12 +35,14 @@ class Checkpoints:
         model_cfg: ModelConfig,
         cfg: TrainConfig,
         fixed_epochs: tuple[int, int | None] | None,
+        warm_start: bool = False,
     ) -> None:
         self.path = path
         self.identity = {
             "config": dataclasses.asdict(model_cfg),
             "train_config": result_config(cfg),
             "fixed_epochs": list(fixed_epochs) if fixed_epochs is not None else None,
+            "warm_start": warm_start,
         }
 
     def resume(self, trainer: Trainer) -> tuple[TrainState, int | None]:

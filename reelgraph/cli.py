@@ -113,8 +113,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     refit = result["refit"]
     if refit:
         print(
-            f"served model: refit on every rating ({refit['split_id']}) for those epochs, "
-            f"{refit['seconds']:.0f} s"
+            f"served model: refit on every rating ({refit['split_id']}) "
+            f"{'from the evaluated model' if refit.get('warm_start') else 'from scratch'}, "
+            f"{refit['best_epoch']} / {refit['best_rank_epoch']} epochs, {refit['seconds']:.0f} s"
         )
     print(f"\nrun {result['run_id']}: test metrics of every model on the same split\n")
     print(result["evaluate"]["table"])

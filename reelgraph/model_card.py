@@ -80,13 +80,20 @@ raw movie features {agreement["raw_features"]:.3f}, random vectors {agreement["r
 def _lists_text(served: dict | None) -> str:
     """Which model the published lists come from (served: the refit's manifest, or None)."""
     if served is not None:
+        start = (
+            "starting from the evaluated model's weights, for a share of the epoch counts chosen "
+            "on validation"
+            if served.get("warm_start")
+            else "from scratch, for the epoch counts chosen on validation"
+        )
         return (
             f"**Published lists and embeddings** come from the same settings refit on every "
-            f"rating (train, validation and test: split `{served['split_id']}`) for the epoch "
-            f"counts chosen on validation (rating output {served['best_epoch']}, ranking output "
-            f"{served['best_rank_epoch']}), {served['seconds']:.0f} s on {served['device']}. "
-            "They exclude every movie the user has rated. Their quality is the evaluated "
-            "model's or better; it cannot be measured (no rating is held out from it)."
+            f"rating (train, validation and test: split `{served['split_id']}`), {start} "
+            f"(rating output {served['best_epoch']}, ranking output "
+            f"{served['best_rank_epoch']} epochs), {served['seconds']:.0f} s on {served['device']}. "
+            "They exclude every movie the user has rated. Their quality cannot be measured (no "
+            "rating is held out from it); bench/bench_refit.py compares the ways to refit on a "
+            "held-out half of the validation part."
         )
     else:
         return (

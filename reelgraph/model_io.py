@@ -8,6 +8,7 @@ Imports only torch / torch_geometric / numpy.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from pathlib import Path
 
 import torch
@@ -60,11 +61,14 @@ def save_model(
     history: list[dict],
     best_epoch: int,
     best_rank_epoch: int | None,
+    nodes: str | None = None,
 ) -> None:
+    """nodes: node_key of the graph it was trained on (a warm start checks it)."""
     tmp = path.with_suffix(".tmp")
     torch.save(
         {
             "format": MODEL_FORMAT,
+            "nodes": nodes,
             "state_dict": model.state_dict(),
             "config": dataclasses.asdict(model_cfg),
             "train_config": dataclasses.asdict(cfg),
@@ -92,3 +96,31 @@ def load_model(
     model.load_state_dict(d["state_dict"])
     model.eval()
     return model, d
+
+
+def node_key(graph: RatingGraph) -> str:
+    """Which users and movies, in which order, a graph's rows are: two splits of one warehouse
+    share it (their node indices mean the same people and films), so weights carry over."""
+    h = hashlib.sha256()
+    for ids in (graph.user_ids, graph.movie_ids):
+        h.update(ids.to(torch.int64).numpy().tobytes())
+        h.update(b"|")
+    return h.hexdigest()[:16]
+
+
+def warm_start_weights(
+    path: str | Path, graph: RatingGraph, device: torch.device
+) -> dict[str, torch.Tensor]:
+    """The weights of a model file, to start a training on `graph` from: refused when the file
+    was trained on other users or movies (a row of an id embedding would be someone else)."""
+    d = torch.load(path, weights_only=True, map_location=device)
+    if d.get("format") != MODEL_FORMAT:
+        raise TrainingError(
+            f"{path}: not a model file of this reelgraph; cannot warm-start from it"
+        )
+    if d.get("nodes") != node_key(graph):
+        raise TrainingError(
+            f"{path} was trained on other users or movies than this split's; "
+            "cannot warm-start from it (refit from scratch: refit_share 0)"
+        )
+    return d["state_dict"]

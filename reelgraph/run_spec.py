@@ -117,6 +117,13 @@ class RunSpec(BaseModel):
         None, description="settings file from `reelgraph tune`; default: the dataset's tuned one"
     )
     refit: bool = Field(True, description="publish lists from the model refit on every rating")
+    refit_share: float = Field(
+        0.25,
+        ge=0.0,
+        le=1.0,
+        description="the refit starts from the evaluated model's weights and trains this share "
+        "of the epochs chosen on validation (at least one); 0: from scratch, every chosen epoch",
+    )
     device: str = Field("auto", description="auto (CUDA when present, else CPU) | cpu | cuda[:N]")
     k: int = Field(20, description="length of each user's recommendation list")
     baselines: list[str] | None = Field(

@@ -7,13 +7,11 @@ situation at validation/test time, when every train edge passes messages and the
 are absent from the graph. Within the epoch each encoder takes many optimiser steps over
 mini-batches of the supervision edges, each step propagating over the epoch's message graph
 (its first-layer aggregates of the constant features are computed once per epoch):
-  - the rating encoder: MSE on batches of `rating_batch_size` supervision edges (on
-    ml-latest-small about ten steps per epoch);
-  - the ranking encoder: the ranking loss (reelgraph.losses) on batches of `rank_batch_size`
-    positive supervision edges.
+  - the rating encoder: MSE on batches of `rating_batch_size` supervision edges;
+  - the ranking encoder: the ranking loss (reelgraph.losses) on `rank_batch_size` positives.
 An epoch is a pass over its supervision edges, or `*_max_steps` batches where that is fewer.
-On a graph with more than `sample_above` train edges a step computes only the batch's nodes,
-over sampled neighbourhoods (reelgraph.sampling): a full-graph step on 25M ratings costs 3-4 s.
+Above `sample_above` train edges a step computes only the batch's nodes, over sampled
+neighbourhoods (reelgraph.sampling): a full-graph step on 25M ratings costs 3-4 s.
 
 Model selection: each output is taken from its own best epoch: the rating encoder at the best
 validation RMSE, the ranking encoder at the best validation NDCG@K (full catalogue, train movies
@@ -21,7 +19,8 @@ excluded, on a fixed sample of validation users). An output stops training when 
 improved for its patience, and training ends when both have stopped.
 
 Refit (`fixed_epochs`): no validation; each encoder trains exactly its given number of epochs,
-for a model refit on every rating with the settings and epoch counts chosen on validation.
+for a model refit on every rating with the settings chosen on validation, from scratch or from
+the evaluated model's weights (`warm_start`; reelgraph.train_config.refit_epochs).
 
 Determinism: every random draw of epoch e comes from seeds derived from (seed, e), so a run
 resumed from a checkpoint after epoch e repeats the uninterrupted run exactly on CPU.
@@ -47,7 +46,7 @@ from reelgraph.losses import NegativeSampler, RankingBatch, RankingObjective
 from reelgraph.memory import keep_freed_memory
 from reelgraph.metrics import fmt_metric
 from reelgraph.model import GraphSAGERecommender, ModelConfig, message_graph
-from reelgraph.model_io import default_model_config, select_device
+from reelgraph.model_io import default_model_config, select_device, warm_start_weights
 from reelgraph.sampling import NeighbourIndex
 from reelgraph.selection import TrainState
 from reelgraph.sparse import BipartiteAdjacency
@@ -69,11 +68,13 @@ def train(
     stop_after_epoch: int | None = None,
     fixed_epochs: tuple[int, int | None] | None = None,
     ranks: Ranks = ONE_PROCESS,
+    warm_start: str | Path | None = None,
 ) -> TrainResult | None:
     """Train both outputs; writes out_dir/model.pt (each output's selected weights + config).
 
     fixed_epochs: (rating epochs, ranking epochs) of a refit: no validation, each encoder
-    trains exactly that long. stop_after_epoch simulates a crash (raises after that epoch's
+    trains exactly that long, from the weights of the model file warm_start (same users and
+    movies; fresh optimisers) when given. stop_after_epoch simulates a crash (raises after that epoch's
     checkpoint) for resume tests. ranks: this process's place in a training across processes
     (reelgraph.distributed; the process group joined); None is returned on ranks other than 0.
     """
@@ -90,12 +91,12 @@ def train(
             resume=resume,
             stop_after_epoch=stop_after_epoch,
             fixed_epochs=fixed_epochs,
+            warm_start=warm_start,
         )
     on_cpu = select_device(cfg.device).type == "cpu"
     with keep_freed_memory() if on_cpu else contextlib.nullcontext():
-        return Trainer(graph, Path(out_dir), cfg, model_cfg, fixed_epochs, ranks).run(
-            resume, progress, stop_after_epoch
-        )
+        trainer = Trainer(graph, Path(out_dir), cfg, model_cfg, fixed_epochs, ranks, warm_start)
+        return trainer.run(resume, progress, stop_after_epoch)
 
 
 class Trainer:
@@ -107,6 +108,7 @@ class Trainer:
         model_cfg: ModelConfig | None,
         fixed_epochs: tuple[int, int | None] | None,
         ranks: Ranks = ONE_PROCESS,
+        warm_start: str | Path | None = None,
     ) -> None:
         out.mkdir(parents=True, exist_ok=True)
         self.graph, self.out, self.cfg, self.fixed = graph, out, cfg, fixed_epochs
@@ -115,6 +117,8 @@ class Trainer:
         self.model_cfg = model_cfg or default_model_config(graph)
         torch.manual_seed(cfg.seed)
         self.model = model = GraphSAGERecommender(self.model_cfg).to(device)
+        if warm_start is not None:
+            model.load_state_dict(warm_start_weights(warm_start, graph, device))
         self.opt_rating = torch.optim.AdamW(
             model.rating.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay
         )
@@ -161,7 +165,8 @@ class Trainer:
             else None
         )
         self.use_amp = cfg.amp and device.type == "cuda"
-        self._checkpoints = Checkpoints(out / CHECKPOINT, self.model_cfg, cfg, fixed_epochs)
+        warm = warm_start is not None
+        self._checkpoints = Checkpoints(out / CHECKPOINT, self.model_cfg, cfg, fixed_epochs, warm)
 
     # ------------------------------------------------------------------ the loop
 

@@ -7,6 +7,7 @@ Imports nothing heavy: the command line and the run spec read these fields befor
 from __future__ import annotations
 
 import dataclasses
+import math
 
 from reelgraph.conventions import RELEVANT_RATING
 
@@ -117,3 +118,16 @@ class TrainResult:
     # Seconds from the start until each output's best epoch ended (validation included).
     seconds_to_best: dict[str, float] = dataclasses.field(default_factory=dict)
     stopped_by_budget: bool = False  # TrainConfig.max_minutes ended it, not patience
+
+
+def refit_epochs(
+    best_epoch: int, best_rank_epoch: int | None, share: float
+) -> tuple[int, int | None]:
+    """(rating, ranking) epochs of a refit on every rating. share 0: a refit from scratch, the
+    epoch counts chosen on validation; otherwise a refit warm-started from the evaluated model's
+    weights, that share of each count (at least one epoch): it starts where the chosen epochs
+    ended, so it only has to take in the added ratings (bench/bench_refit.py measures both)."""
+    if share == 0:
+        return best_epoch, best_rank_epoch
+    rank = None if best_rank_epoch is None else max(1, math.ceil(share * best_rank_epoch))
+    return max(1, math.ceil(share * best_epoch)), rank

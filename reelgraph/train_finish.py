@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from reelgraph.errors import TrainingError
-from reelgraph.model_io import save_model
+from reelgraph.model_io import node_key, save_model
 from reelgraph.selection import TrainState
 from reelgraph.train_config import TrainResult
 from reelgraph.train_steps import part_metrics
@@ -56,6 +56,7 @@ def finish(
         state.history,
         state.rating.best_epoch,
         best_rank,
+        node_key(trainer.graph),
     )
     validated = trainer.fixed is None
     return TrainResult(

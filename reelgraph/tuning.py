@@ -26,6 +26,7 @@ import torch
 
 from reelgraph import baselines
 from reelgraph.errors import ReelgraphError
+from reelgraph.evaluate import scores_into
 from reelgraph.graph import RatingGraph
 from reelgraph.model_io import default_model_config
 from reelgraph.settings import TUNABLE
@@ -166,7 +167,7 @@ def evaluate_trial(
             "best_epoch": r.best_epoch,
         }
     rec = baselines.build_baseline(model, graph, params, seed)
-    value = probe.ndcg(lambda b, out: out.copy_(rec.score(b)), graph.n_movies)
+    value = probe.ndcg(scores_into(rec), graph.n_movies)
     return value, {"best_epoch": getattr(rec, "best_epoch", None)}
 
 

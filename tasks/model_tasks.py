@@ -9,6 +9,7 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
 from reelgraph import results, runs
+from reelgraph.datasets import sha256_file
 from reelgraph.graph_build import build_graph
 from reelgraph.metrics import fmt_metric
 from reelgraph.model_io import default_model_config
@@ -28,11 +29,13 @@ def train_task(
     model_params: dict | None = None,
     fixed_epochs: list[int | None] | None = None,
     name: str = "model",
+    warm_start: str | None = None,
 ) -> dict:
     """Train GraphSAGE on the split; writes run_dir/<name>.pt and <name>_history.json.
 
     Without fixed_epochs: each output is selected on validation and the rating metrics land in
-    marts.metrics. With fixed_epochs ([rating, ranking] epochs): a refit, no validation.
+    marts.metrics. With fixed_epochs ([rating, ranking] epochs): a refit, no validation, from
+    the weights of the model file warm_start when given.
     Checkpoints live under checkpoint_root/<split>-<config hash>, not under the run: a run that
     failed mid-training and is started again with the same data and parameters resumes there."""
     logger = get_run_logger()
@@ -40,7 +43,11 @@ def train_task(
     cfg = TrainConfig(**(train_params or {}))
     model_cfg = default_model_config(graph, **(model_params or {}))
     fixed = tuple(fixed_epochs) if fixed_epochs is not None else None
-    key = runs.config_hash(dataclasses.asdict(model_cfg), result_config(cfg), fixed)
+    # A warm refit's weights depend on the model it starts from: its bytes are in the key.
+    start = sha256_file(Path(warm_start)) if warm_start else None
+    key = runs.config_hash(
+        dataclasses.asdict(model_cfg), result_config(cfg), fixed, *([start] if start else [])
+    )
     shared = Path(checkpoint_root) / f"{split_id}-{key}"
     with runs.own_folder(shared, Path(checkpoint_root) / f"{split_id}-{key}-{run_id}") as ckpt_dir:
         if ckpt_dir != shared:  # another run trains these very settings now: never share a file
@@ -50,6 +57,8 @@ def train_task(
                 ckpt_dir,
             )
         what = "refit on every rating" if fixed else "training"
+        if warm_start:
+            what += ", from the evaluated model's weights"
         progress_id = create_progress_artifact(
             progress=0.0,
             key="graphsage-refit" if fixed else "graphsage-training",
@@ -59,7 +68,15 @@ def train_task(
             logger, what, fixed is not None, progress_id, cfg.rank_select_k
         )
 
-        result = train(graph, ckpt_dir, cfg, model_cfg, progress=on_progress, fixed_epochs=fixed)
+        result = train(
+            graph,
+            ckpt_dir,
+            cfg,
+            model_cfg,
+            progress=on_progress,
+            fixed_epochs=fixed,
+            warm_start=warm_start,
+        )
         update_progress_artifact(progress_id, progress=100.0)
         out = RunLayout(Path(run_dir))
         out.dir.mkdir(parents=True, exist_ok=True)
@@ -75,6 +92,7 @@ def train_task(
             "graph_path": str(ckpt_dir / "graph.pt"),
             "checkpoint_dir": str(ckpt_dir),
             "split_id": split_id,
+            "warm_start": warm_start,
             "model_config": dataclasses.asdict(model_cfg),
             "train_config": dataclasses.asdict(cfg),
         }

@@ -306,3 +306,48 @@ def test_pair_dot_matches_autograd_of_the_plain_gather() -> None:
         assert torch.allclose(ga, ra) and torch.allclose(gb, rb)
     finally:
         model_module._PairDot.CHUNK = old
+
+
+def _every_rating_as_train(graph: RatingGraph) -> RatingGraph:
+    """The refit's graph: the same users and movies, every rating in the train part."""
+    both = torch.cat([graph.edges[p] for p in ("train", "val", "test")], dim=1)
+    empty = torch.zeros(3, 0)
+    return dataclasses.replace(graph, edges={"train": both, "val": empty, "test": empty})
+
+
+def test_warm_refit_starts_from_the_evaluated_weights_and_trains_on_every_rating(
+    tiny_graph: RatingGraph, tiny_model: Path, tmp_path: Path
+) -> None:
+    from reelgraph.train import Trainer
+
+    everything = _every_rating_as_train(tiny_graph)
+    evaluated, _ = load_model(tiny_model)
+    cfg = default_model_config(everything)
+    trainer = Trainer(everything, tmp_path / "t", FAST, cfg, (2, 2), warm_start=tiny_model)
+    start = trainer.model.state_dict()
+    for name, weights in evaluated.state_dict().items():
+        assert torch.equal(start[name], weights), name
+    # The refit's message graph holds every rating, validation and test ones included.
+    assert trainer.adj.users.numel() == sum(tiny_graph.edges[p].shape[1] for p in tiny_graph.edges)
+    r = train(everything, tmp_path / "r", FAST, cfg, fixed_epochs=(2, 2), warm_start=tiny_model)
+    assert r.epochs_run == 2 and (r.best_epoch, r.best_rank_epoch) == (2, 2)
+    refit, _ = load_model(r.model_path)
+    moved = [not torch.equal(refit.state_dict()[n], w) for n, w in start.items()]
+    assert any(moved)
+
+
+def test_warm_start_refuses_a_model_of_other_movies(
+    tiny_graph: RatingGraph, tiny_model: Path, tmp_path: Path
+) -> None:
+    other = dataclasses.replace(tiny_graph, movie_ids=tiny_graph.movie_ids + 1)
+    with pytest.raises(TrainingError, match="other users or movies"):
+        train(other, tmp_path, FAST, fixed_epochs=(1, 1), warm_start=tiny_model)
+
+
+def test_refit_epochs_are_a_share_of_the_chosen_ones_or_all_of_them() -> None:
+    from reelgraph.train_config import refit_epochs
+
+    assert refit_epochs(41, 34, 0.0) == (41, 34)
+    assert refit_epochs(41, 34, 0.25) == (11, 9)
+    assert refit_epochs(2, 1, 0.1) == (1, 1)  # at least one epoch
+    assert refit_epochs(8, None, 0.5) == (4, None)  # no ranking encoder

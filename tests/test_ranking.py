@@ -217,7 +217,7 @@ def test_ranking_baselines_rank_better_than_chance(tiny_graph: RatingGraph, name
     class Random:
         name = "random"
 
-        def score(self, users: torch.Tensor) -> torch.Tensor:
+        def score(self, users: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
             return torch.rand(
                 users.numel(), tiny_graph.n_movies, generator=torch.Generator().manual_seed(0)
             )
@@ -241,3 +241,39 @@ def test_a_time_budget_stops_epoch_baselines_and_says_so(
     assert rec.stopped_by_budget and len(rec.history) == 1
     rec = baselines.build_baseline(name, tiny_graph, {"epochs": 2, "patience": 10})
     assert not rec.stopped_by_budget and len(rec.history) == 2
+
+
+@pytest.mark.parametrize(
+    "name", ["global_mean", "bias", "popularity", "mf", "ease", "lightgcn", "bpr_mf", "ials"]
+)
+def test_scores_written_into_the_buffer_are_the_models_own(
+    tiny_graph: RatingGraph, name: str
+) -> None:
+    from reelgraph import baselines
+    from reelgraph.evaluate import scores_into
+
+    quick = {"mf": {"epochs": 2}, "lightgcn": {"epochs": 2}, "bpr_mf": {"epochs": 2}}
+    rec = baselines.build_baseline(name, tiny_graph, quick.get(name, {}))
+    users = torch.tensor([3, 0, 7])
+    own = rec.score(users).clone()
+    buf = torch.full((3, tiny_graph.n_movies), float("nan"))
+    into = scores_into(rec)(users, buf)
+    assert into.data_ptr() == buf.data_ptr()
+    torch.testing.assert_close(into, own)
+    buf.fill_(float("nan"))  # a reused buffer: nothing of the last batch may remain
+    torch.testing.assert_close(scores_into(rec)(users, buf), own)
+
+
+def test_graphsage_scores_written_into_the_buffer_are_its_own(
+    tiny_graph: RatingGraph, tiny_model
+) -> None:
+    from reelgraph.baselines import GraphSAGEAdapter
+    from reelgraph.evaluate import scores_into
+    from reelgraph.model_io import load_model
+    from reelgraph.scoring import Scorer
+
+    model, _ = load_model(tiny_model)
+    rec = GraphSAGEAdapter(Scorer.from_model(model, tiny_graph, torch.device("cpu")))
+    users = torch.tensor([1, 2])
+    buf = torch.full((2, tiny_graph.n_movies), float("nan"))
+    torch.testing.assert_close(scores_into(rec)(users, buf), rec.score(users))
