@@ -121,6 +121,6 @@ def warm_start_weights(
     if d.get("nodes") != node_key(graph):
         raise TrainingError(
             f"{path} was trained on other users or movies than this split's; "
-            "cannot warm-start from it (refit from scratch: refit_share 0)"
+            "cannot warm-start from it (refit from scratch: --refit-share 0)"
         )
     return d["state_dict"]
