@@ -1,4 +1,4 @@
-"""Process memory settings for training on CPU."""
+"""Process memory settings for training on CPU (GraphSAGE's and the baselines' fits)."""
 
 from __future__ import annotations
 
