@@ -86,12 +86,7 @@ def load_model(
     path: str | Path, device: str | torch.device = "cpu"
 ) -> tuple[GraphSAGERecommender, dict]:
     """The model and the rest of the file (config, metrics, history): plain tensors, weights_only."""
-    d = torch.load(path, weights_only=True, map_location=device)
-    if d.get("format") != MODEL_FORMAT:
-        raise TrainingError(
-            f"{path} was written by an older reelgraph (one shared encoder); train it again with "
-            "`reelgraph run`"
-        )
+    d = _read_model_file(path, device)
     model = GraphSAGERecommender(ModelConfig(**d["config"])).to(device)
     model.load_state_dict(d["state_dict"])
     model.eval()
@@ -113,14 +108,21 @@ def warm_start_weights(
 ) -> dict[str, torch.Tensor]:
     """The weights of a model file, to start a training on `graph` from: refused when the file
     was trained on other users or movies (a row of an id embedding would be someone else)."""
-    d = torch.load(path, weights_only=True, map_location=device)
-    if d.get("format") != MODEL_FORMAT:
-        raise TrainingError(
-            f"{path}: not a model file of this reelgraph; cannot warm-start from it"
-        )
+    d = _read_model_file(path, device)
     if d.get("nodes") != node_key(graph):
         raise TrainingError(
             f"{path} was trained on other users or movies than this split's; "
             "cannot warm-start from it (refit from scratch: --refit-share 0)"
         )
     return d["state_dict"]
+
+
+def _read_model_file(path: str | Path, device: str | torch.device) -> dict:
+    """A model file's contents (plain tensors, weights_only), refused when an older format."""
+    d = torch.load(path, weights_only=True, map_location=device)
+    if d.get("format") != MODEL_FORMAT:
+        raise TrainingError(
+            f"{path} was written by an older reelgraph (one shared encoder); train it again with "
+            "`reelgraph run`"
+        )
+    return d
