@@ -1,7 +1,8 @@
 """The ranking baselines: EASE (closed form), LightGCN and BPR-MF (epoch loops kept at their best
 validation NDCG@20) and iALS (the implicit package).
 
-Imports only torch / torch_geometric / numpy (ials also implicit and scipy, when it is fitted)."""
+Imports only torch / torch_geometric / numpy (EASE and iALS also scipy, ials implicit, when
+they are fitted)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,8 @@ class EASE(RankingOnly):
     name = "ease"
 
     def __init__(self, graph: RatingGraph, cfg: EASEConfig | None = None) -> None:
+        import scipy.sparse as sp
+
         cfg = cfg or EASEConfig()
         u, m, _ = (t.numpy() for t in graph.part("train"))
         counts = np.bincount(m, minlength=graph.n_movies)
@@ -42,19 +45,18 @@ class EASE(RankingOnly):
         col = np.full(graph.n_movies, -1)
         col[self.items.numpy()] = np.arange(self.items.numel())
         keep = col[m] >= 0
-        x = torch.sparse_coo_tensor(
-            torch.from_numpy(np.stack([u[keep], col[m[keep]]])),
-            torch.ones(int(keep.sum())),
-            (graph.n_users, self.items.numel()),
-            check_invariants=False,  # indices built in range above; PyG warns otherwise
-        ).to_sparse_csr()
-        gram = _gram(x)
+        self.X = sp.csr_matrix(
+            (np.ones(int(keep.sum()), dtype=np.float32), (u[keep], col[m[keep]])),
+            shape=(graph.n_users, self.items.numel()),
+        )
+        # X'X as a sparse product (counts, exact in float32): at 25m 21 s, against 85 s for
+        # the dense products of 16k-user blocks it replaced.
+        gram = torch.from_numpy((self.X.T @ self.X).toarray()).double()
         gram += cfg.reg * torch.eye(gram.shape[0], dtype=torch.float64)
         p = torch.linalg.inv(gram)
         b = -p / torch.diagonal(p)[None, :]
         b.fill_diagonal_(0.0)
         self.B = b.float()
-        self.X = x
         self.n_movies = graph.n_movies
 
     @torch.no_grad()
@@ -62,32 +64,18 @@ class EASE(RankingOnly):
         if out is None:
             out = torch.empty((users.numel(), self.n_movies))
         out.fill_(-1e9)  # movies outside the modelled items rank last
-        out[:, self.items] = _csr_rows(self.X, users) @ self.B
+        # The users' sparse rows times B: at 25m 3.4 s per 16k users, against 8.9 s for their
+        # rows made dense first.
+        rows = self.X[users.cpu().numpy()]
+        x = torch.sparse_csr_tensor(
+            torch.from_numpy(rows.indptr.astype(np.int64)),
+            torch.from_numpy(rows.indices.astype(np.int64)),
+            torch.from_numpy(rows.data),
+            size=rows.shape,
+            check_invariants=False,  # scipy's own valid rows
+        )
+        out[:, self.items] = x @ self.B
         return out
-
-
-def _gram(x: torch.Tensor, rows: int = 16_384) -> torch.Tensor:
-    """X'X of a tall binary CSR matrix, block of rows by block (a dense 162k x 6k X is 4 GB)."""
-    gram = torch.zeros(x.shape[1], x.shape[1], dtype=torch.float64)
-    for s in range(0, x.shape[0], rows):
-        block = _csr_rows(x, torch.arange(s, min(s + rows, x.shape[0])))
-        gram += (block.T @ block).double()
-    return gram
-
-
-def _csr_rows(x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-    """Dense rows of a CSR matrix."""
-    crow, col, val = x.crow_indices(), x.col_indices(), x.values()
-    starts, ends = crow[rows], crow[rows + 1]
-    lengths = ends - starts
-    row_of = torch.repeat_interleave(torch.arange(rows.numel()), lengths)
-    offsets = torch.arange(int(lengths.sum())) - torch.repeat_interleave(
-        torch.cumsum(lengths, 0) - lengths, lengths
-    )
-    idx = torch.repeat_interleave(starts, lengths) + offsets
-    dense = torch.zeros(rows.numel(), x.shape[1])
-    dense[row_of, col[idx]] = val[idx]
-    return dense
 
 
 class _EpochSelection:

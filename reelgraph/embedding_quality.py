@@ -10,13 +10,25 @@ import numpy as np
 import torch
 
 
+# Movies whose neighbours are looked up (among all movies): every movie up to this many, else
+# a seeded sample of this many. At 25m (59k movies) all of them took 58 s for the three vector
+# sets; a 10,000-movie sample estimates the mean to about +-0.003 (one standard error).
+MAX_QUERIES = 10_000
+
+
 def genre_agreement(
-    vectors: np.ndarray, genres: list[str], k: int = 10, chunk: int = 4096
+    vectors: np.ndarray,
+    genres: list[str],
+    k: int = 10,
+    chunk: int = 4096,
+    max_queries: int | None = MAX_QUERIES,
+    seed: int = 0,
 ) -> float:
     """How much a movie's k nearest neighbours (cosine) share its genres: the mean over movies
     and neighbours of the Jaccard overlap of the two genre sets (MovieLens' "A|B|C" lists).
     Random vectors give the catalogue's chance level, raw features what content alone gives;
-    an embedding that learned taste from ratings should sit well above chance."""
+    an embedding that learned taste from ratings should sit well above chance. Over more than
+    `max_queries` movies, the mean over a seeded sample of them (None: every movie)."""
     sets = [frozenset(g.split("|")) for g in genres]
     vocab = sorted(set().union(*sets))
     col = {g: j for j, g in enumerate(vocab)}
@@ -26,17 +38,20 @@ def genre_agreement(
     size = member.sum(1)
     unit = torch.nn.functional.normalize(torch.as_tensor(vectors, dtype=torch.float32), dim=1)
     k = min(k, len(sets) - 1)
+    queries = np.arange(len(sets))
+    if max_queries is not None and len(sets) > max_queries:
+        queries = np.sort(np.random.default_rng(seed).choice(len(sets), max_queries, replace=False))
     total = 0.0
-    for start in range(0, len(sets), chunk):
-        sims = unit[start : start + chunk] @ unit.T
-        rows = torch.arange(sims.shape[0])
-        sims[rows, start + rows] = -torch.inf  # not its own neighbour
+    for start in range(0, queries.size, chunk):
+        q = queries[start : start + chunk]
+        sims = unit[torch.from_numpy(q)] @ unit.T
+        sims[torch.arange(q.size), torch.from_numpy(q)] = -torch.inf  # not its own neighbour
         # torch's top-k uses every core; numpy's argpartition one (3x slower at 59k movies).
         nn = torch.topk(sims, k, dim=1).indices.numpy()
-        inter = np.einsum("rg,rkg->rk", member[start : start + chunk], member[nn])
-        union = size[start : start + chunk, None] + size[nn] - inter
+        inter = np.einsum("rg,rkg->rk", member[q], member[nn])
+        union = size[q, None] + size[nn] - inter
         total += float((inter / np.maximum(union, 1)).sum())
-    return total / (len(sets) * k)
+    return total / (queries.size * k)
 
 
 def genre_agreement_report(
@@ -53,9 +68,12 @@ def genre_agreement_report(
     shown = np.flatnonzero(ratings_per_movie >= min_ratings)
     names = [genres[i] for i in shown]
     noise = np.random.default_rng(seed).normal(size=(shown.size, vectors.shape[1]))
+    # The same sampled movies for all three: their figures differ by the vectors alone.
     report = {
-        "model": genre_agreement(vectors[shown], names),
-        "raw_features": genre_agreement(features[shown], names),
-        "random": genre_agreement(noise.astype(np.float32), names),
+        "model": genre_agreement(vectors[shown], names, seed=seed),
+        "raw_features": genre_agreement(features[shown], names, seed=seed),
+        "random": genre_agreement(noise.astype(np.float32), names, seed=seed),
     }
-    return {**{k: round(v, 4) for k, v in report.items()}, "movies": int(shown.size)}, shown
+    queried = min(shown.size, MAX_QUERIES)
+    counts = {"movies": int(shown.size), "movies_queried": int(queried)}
+    return {**{k: round(v, 4) for k, v in report.items()}, **counts}, shown

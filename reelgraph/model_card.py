@@ -60,7 +60,7 @@ user's own test movies, where a random order scores above 0.9), shown for compar
 
 ## Embeddings
 Genre agreement of each movie's 10 nearest neighbours (mean Jaccard overlap of genre sets,
-{agreement["movies"]:,} movies with at least 5 ratings): ranking embeddings **{agreement["model"]:.3f}**,
+{agreement["movies"]:,} movies with at least 5 ratings{_sampled(agreement)}): ranking embeddings **{agreement["model"]:.3f}**,
 raw movie features {agreement["raw_features"]:.3f}, random vectors {agreement["random"]:.3f}.
 `reelgraph similar` and the "because you liked" explanations use these vectors.
 
@@ -125,3 +125,8 @@ positives rated >= {tc["rank_threshold"]}, AdamW (lr {tc["rank_lr"]}), selected 
 NDCG@{tc["rank_select_k"]} (epoch {train["best_rank_epoch"]}). {train["epochs_run"]} epochs in
 {train["seconds"]:.0f} s on {train["device"]}, seed {tc["seed"]}{budget}.
 """
+
+
+def _sampled(agreement: dict) -> str:
+    queried = agreement.get("movies_queried", agreement["movies"])
+    return "" if queried >= agreement["movies"] else f"; the mean over {queried:,} of them, sampled"

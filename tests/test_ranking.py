@@ -205,6 +205,46 @@ def test_genre_agreement_reads_structure() -> None:
     assert genre_agreement(noise, genres) < 0.6
 
 
+def test_genre_agreement_over_a_sample_of_movies_estimates_the_whole() -> None:
+    """Large catalogues look up the neighbours of a seeded sample of movies (among all of
+    them): an estimate near the figure over every movie, the same for the same seed."""
+    from reelgraph.embedding_quality import genre_agreement
+
+    rng = np.random.default_rng(1)
+    genres = [["Drama", "Comedy", "Horror", "Drama|Romance"][i] for i in rng.integers(0, 4, 2000)]
+    centre = {g: rng.normal(size=8) for g in set(genres)}
+    vectors = np.stack([centre[g] for g in genres]) + rng.normal(scale=1.5, size=(2000, 8))
+    whole = genre_agreement(vectors, genres, max_queries=None)
+    sampled = genre_agreement(vectors, genres, max_queries=500, seed=3)
+    assert 0.3 < whole < 0.95  # neither trivial nor perfect: the sample has something to miss
+    assert sampled != whole and abs(sampled - whole) < 0.05
+    assert genre_agreement(vectors, genres, max_queries=500, seed=3) == sampled
+    assert genre_agreement(vectors, genres, max_queries=2000) == whole  # all of them: exact
+
+
+def test_ease_scores_are_its_closed_form(tiny_graph: RatingGraph) -> None:
+    """EASE's sparse Gram and sparse row products give Steck's closed form, computed densely:
+    B = I - P / diag(P), P = (X'X + lambda I)^-1 over the modelled movies; every other movie
+    ranks last."""
+    from reelgraph.baselines_ranking import EASE, EASEConfig
+
+    cfg = EASEConfig(reg=7.0, max_items=40)
+    model = EASE(tiny_graph, cfg)
+    u, m, _ = (t.numpy() for t in tiny_graph.part("train"))
+    items = model.items.numpy()
+    x = np.zeros((tiny_graph.n_users, tiny_graph.n_movies))
+    x[u, m] = 1.0
+    x = x[:, items]
+    p = np.linalg.inv(x.T @ x + cfg.reg * np.eye(items.size))
+    b = -p / np.diag(p)[None, :]
+    np.fill_diagonal(b, 0.0)
+    users = torch.tensor([5, 0, 3])
+    got = model.score(users).numpy()
+    np.testing.assert_allclose(got[:, items], x[users.numpy()] @ b, rtol=1e-4, atol=1e-5)
+    others = np.setdiff1d(np.arange(tiny_graph.n_movies), items)
+    assert others.size and (got[:, others] < got[:, items].min()).all()
+
+
 @pytest.mark.parametrize("name", ["bpr_mf", "ials", "lightgcn", "ease"])
 def test_ranking_baselines_rank_better_than_chance(tiny_graph: RatingGraph, name: str) -> None:
     from reelgraph import baselines
