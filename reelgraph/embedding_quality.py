@@ -9,7 +9,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-
 # Movies whose neighbours are looked up (among all movies): every movie up to this many, else
 # a seeded sample of this many. At 25m (59k movies) all of them took 58 s for the three vector
 # sets; a 10,000-movie sample estimates the mean to about +-0.003 (one standard error).
