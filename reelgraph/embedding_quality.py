@@ -35,22 +35,38 @@ def genre_agreement(
     for i, s in enumerate(sets):
         member[i, [col[g] for g in s]] = 1.0
     size = member.sum(1)
-    unit = torch.nn.functional.normalize(torch.as_tensor(vectors, dtype=torch.float32), dim=1)
     k = min(k, len(sets) - 1)
     queries = np.arange(len(sets))
     if max_queries is not None and len(sets) > max_queries:
         queries = np.sort(np.random.default_rng(seed).choice(len(sets), max_queries, replace=False))
-    total = 0.0
+    nn, _ = cosine_neighbours(vectors, k, queries, chunk=chunk)
+    inter = np.einsum("rg,rkg->rk", member[queries], member[nn])
+    union = size[queries, None] + size[nn] - inter
+    return float((inter / np.maximum(union, 1)).sum()) / (queries.size * k)
+
+
+def cosine_neighbours(
+    vectors: np.ndarray,
+    k: int,
+    queries: np.ndarray | None = None,
+    self_first: bool = False,
+    chunk: int = 4096,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The k rows of `vectors` nearest each query row (indices into vectors; None: every row)
+    by cosine, exactly, nearest first: (indices, cosines), each (queries, k). A row is never
+    its own neighbour, or always its own first (self_first, cosine 1: UMAP's convention)."""
+    unit = torch.nn.functional.normalize(torch.as_tensor(vectors, dtype=torch.float32), dim=1)
+    queries = np.arange(unit.shape[0]) if queries is None else np.asarray(queries)
+    indices, cosines = [], []
     for start in range(0, queries.size, chunk):
-        q = queries[start : start + chunk]
-        sims = unit[torch.from_numpy(q)] @ unit.T
-        sims[torch.arange(q.size), torch.from_numpy(q)] = -torch.inf  # not its own neighbour
+        q = torch.from_numpy(queries[start : start + chunk])
+        sims = unit[q] @ unit.T
+        sims[torch.arange(q.numel()), q] = torch.inf if self_first else -torch.inf
         # torch's top-k uses every core; numpy's argpartition one (3x slower at 59k movies).
-        nn = torch.topk(sims, k, dim=1).indices.numpy()
-        inter = np.einsum("rg,rkg->rk", member[q], member[nn])
-        union = size[q, None] + size[nn] - inter
-        total += float((inter / np.maximum(union, 1)).sum())
-    return total / (queries.size * k)
+        top = torch.topk(sims, k, dim=1)
+        indices.append(top.indices)
+        cosines.append(top.values.clamp(max=1.0))
+    return torch.cat(indices).numpy(), torch.cat(cosines).numpy()
 
 
 def genre_agreement_report(

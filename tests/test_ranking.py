@@ -205,6 +205,27 @@ def test_genre_agreement_reads_structure() -> None:
     assert genre_agreement(noise, genres) < 0.6
 
 
+def test_cosine_neighbours_are_exact_and_place_the_row_itself_as_asked() -> None:
+    """The neighbours genre agreement counts and UMAP lays out: the brute-force cosine order,
+    never the row itself, or the row itself first (cosine 1) for UMAP."""
+    from reelgraph.embedding_quality import cosine_neighbours
+
+    rng = np.random.default_rng(2)
+    vectors = rng.normal(size=(300, 6))
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    sims = unit @ unit.T
+    np.fill_diagonal(sims, -np.inf)
+    want = np.argsort(-sims, axis=1, kind="stable")[:, :5]
+    queries = np.array([0, 7, 299])
+    got, cos = cosine_neighbours(vectors, 5, queries, chunk=2)
+    np.testing.assert_array_equal(got, want[queries])
+    np.testing.assert_allclose(cos, np.take_along_axis(sims[queries], want[queries], 1), atol=1e-6)
+    mine, cos = cosine_neighbours(vectors, 6, self_first=True)
+    np.testing.assert_array_equal(mine[:, 0], np.arange(300))
+    np.testing.assert_array_equal(mine[:, 1:], want)
+    assert (cos[:, 0] == 1.0).all()
+
+
 def test_genre_agreement_over_a_sample_of_movies_estimates_the_whole() -> None:
     """Large catalogues look up the neighbours of a seeded sample of movies (among all of
     them): an estimate near the figure over every movie, the same for the same seed."""
