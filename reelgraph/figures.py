@@ -72,8 +72,8 @@ def embedding_umap(
     """UMAP of the movies' ranking vectors (cosine), coloured by each movie's most specific
     genre: of its genres, the one rarest in the catalogue (MovieLens lists genres
     alphabetically, so the first listed would colour most movies Action or Adventure). The
-    title states genre agreement@10 (reelgraph.embedding_quality.genre_agreement) of these vectors, of
-    the raw features and of random vectors."""
+    title states genre agreement@10 (reelgraph.embedding_quality.genre_agreement) of these
+    vectors, of the raw features and of random vectors."""
     os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(".state") / "numba"))
     import umap
 

@@ -53,6 +53,9 @@ def configure_prefect_environment() -> None:
     # The first start of the ephemeral API server creates and migrates its SQLite database; on
     # two busy cores that took longer than Prefect's default 20 s and the run failed to start.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+    # The local API server answered 500 to an artifact write on busy cores once, failing the
+    # whole flow: the client retries those as it does 429, 502 and 503 (as prefect.toml says).
+    os.environ.setdefault("PREFECT_CLIENT_RETRY_EXTRA_CODES", "500")
     Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
 
 
