@@ -20,8 +20,8 @@ class TrainConfig:
     # Wall-clock budget of a validated training (None: none): when it is spent, each output
     # keeps its best epoch so far and the result says the budget ended it. It bounds a run on
     # large data on a small machine: synthetic 25m on 2 cores still improves slowly after 15
-    # minutes (validation NDCG@20 0.1758 at 7.5 minutes, 0.1768 at 13.6, 0.1807 at 15), and
-    # 10 lets its whole run fit 30 minutes (bench/BENCHMARKS.md). ml-latest-small trains in 5.
+    # minutes (best validation NDCG@20 0.1759 within 10 minutes, 0.1807 within 15), and 10
+    # lets its whole run fit 30 minutes (bench/BENCHMARKS.md). ml-latest-small trains in 5.
     max_minutes: float | None = 10.0  # None or 0: no budget
     # Share of train edges passing messages in each epoch; the rest are supervised. At 1.0 every
     # edge does both (as LightGCN trains): on ml-latest-small validation that was better for
