@@ -36,13 +36,18 @@ def genre_agreement(
         member[i, [col[g] for g in s]] = 1.0
     size = member.sum(1)
     k = min(k, len(sets) - 1)
-    queries = np.arange(len(sets))
-    if max_queries is not None and len(sets) > max_queries:
-        queries = np.sort(np.random.default_rng(seed).choice(len(sets), max_queries, replace=False))
+    queries = _queries(len(sets), max_queries, seed)
     nn, _ = cosine_neighbours(vectors, k, queries, chunk=chunk)
     inter = np.einsum("rg,rkg->rk", member[queries], member[nn])
     union = size[queries, None] + size[nn] - inter
     return float((inter / np.maximum(union, 1)).sum()) / (queries.size * k)
+
+
+def _queries(n: int, max_queries: int | None, seed: int) -> np.ndarray:
+    """The movies whose neighbours genre agreement looks up: all n, or a seeded sample."""
+    if max_queries is None or n <= max_queries:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, max_queries, replace=False))
 
 
 def cosine_neighbours(
@@ -89,6 +94,6 @@ def genre_agreement_report(
         "raw_features": genre_agreement(features[shown], names, seed=seed),
         "random": genre_agreement(noise.astype(np.float32), names, seed=seed),
     }
-    queried = min(shown.size, MAX_QUERIES)
+    queried = _queries(shown.size, MAX_QUERIES, seed).size
     counts = {"movies": int(shown.size), "movies_queried": int(queried)}
     return {**{k: round(v, 4) for k, v in report.items()}, **counts}, shown
