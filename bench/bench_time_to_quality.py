@@ -3,10 +3,14 @@ the baselines' on the same split.
 
     python bench/bench_time_to_quality.py [--graph bench/results/work/graph-25m.pt]
         [--models graphsage,mf,ease,ials,lightgcn] [--budget-min 10]
+        [--config reelgraph/configs/synthetic-25m.json] [--max-minutes 25]
 
 Needs the 25m graph (bench_ingest.py --keep, bench_features.py, then this script builds and
-keeps graph-25m.pt). GraphSAGE trains with the settings `reelgraph run` uses at its defaults
-(validation every epoch, each output stopping on its own patience); every other model is fitted
+keeps graph-25m.pt; or `--graph` the graph.pt a `reelgraph run` leaves in its checkpoint
+folder). GraphSAGE trains with the settings `reelgraph run --dataset synthetic-25m` uses at its
+defaults (the dataset's shipped config; validation every epoch, each output stopping on its own
+patience), under `--max-minutes` (default: the run's) so that a longer budget shows whether the
+best came before it ended; every other model is fitted
 with its defaults and read on the same validation users (NDCG@20, whole catalogue) after each
 of its epochs. `--budget-min` stops LightGCN's and BPR-MF's epochs once that many minutes have
 passed (the results say when it did): at 25m on CPU they are far from converged in any budget
@@ -26,10 +30,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from reelgraph import run_config  # noqa: E402
 from reelgraph.baselines import build_baseline  # noqa: E402
 from reelgraph.evaluate import scores_into  # noqa: E402
 from reelgraph.graph import RatingGraph  # noqa: E402
 from reelgraph.memory import keep_freed_memory  # noqa: E402
+from reelgraph.model_io import default_model_config  # noqa: E402
 from reelgraph.train import train  # noqa: E402
 from reelgraph.train_config import TrainConfig  # noqa: E402
 from reelgraph.validation_probe import ValidationProbe  # noqa: E402
@@ -52,12 +58,20 @@ def ensure_graph(path: Path) -> RatingGraph:
     return RatingGraph.load(path)
 
 
-def graphsage(graph: RatingGraph) -> dict:
+def graphsage(graph: RatingGraph, config: str | None, max_minutes: float | None) -> dict:
+    chosen = run_config.load(config) if config else run_config.RunConfig()
+    settings = {**chosen.train, "device": "cpu", "checkpoint_every": 10**9}
+    if max_minutes is not None:
+        settings["max_minutes"] = max_minutes
+    cfg = TrainConfig(**settings)
     with tempfile.TemporaryDirectory(dir=WORK) as work, keep_freed_memory():
         t = time.perf_counter()
-        r = train(graph, work, TrainConfig(device="cpu", checkpoint_every=10**9))
+        r = train(graph, work, cfg, default_model_config(graph, **chosen.model))
         total = time.perf_counter() - t
     return {
+        "config": config,
+        "max_minutes": cfg.max_minutes,
+        "stopped_by_budget": r.stopped_by_budget,
         "curve": r.history,
         "best_val_ndcg@20": r.best_val_ndcg,
         "best_val_rmse": r.metrics["val"]["rmse"],
@@ -96,13 +110,15 @@ def main() -> None:
     ap.add_argument("--graph", default=str(WORK / "graph-25m.pt"))
     ap.add_argument("--models", default="graphsage,mf,ease,ials,lightgcn")
     ap.add_argument("--budget-min", type=float, default=10.0)
+    ap.add_argument("--config", default=str(run_config.PACKAGE_CONFIGS / "synthetic-25m.json"))
+    ap.add_argument("--max-minutes", type=float, default=None, help="GraphSAGE's budget")
     args = ap.parse_args()
     graph = ensure_graph(Path(args.graph))
     probe = ValidationProbe.build(graph)  # the 4,096 validation users GraphSAGE selects on
     results = {}
     for name in args.models.split(","):
         results[name] = (
-            graphsage(graph)
+            graphsage(graph, args.config or None, args.max_minutes)
             if name == "graphsage"
             else baseline(name, graph, probe, args.budget_min)
         )

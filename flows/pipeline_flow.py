@@ -132,14 +132,16 @@ class _Stages:
             epochs = refit_epochs(
                 trained["best_epoch"], trained["best_rank_epoch"], spec.refit_share
             )
+            warm = spec.refit_share > 0
             served = self.train(
                 "refit",
                 everything["split"]["split_id"],
                 model_settings,
-                train_settings,
+                # A warm refit goes on at the rates its starting weights were selected at.
+                {**train_settings, **trained["best_rates"]} if warm else train_settings,
                 fixed_epochs=list(epochs),
                 name="model",
-                warm_start=trained["model_path"] if spec.refit_share > 0 else None,
+                warm_start=trained["model_path"] if warm else None,
             )
         record = self.record(
             ingested, trained, served, started, chosen, model_settings, train_settings

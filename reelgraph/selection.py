@@ -20,6 +20,11 @@ class OutputSelection:
     snapshot: dict | None = None
     seconds_to_best: float = 0.0
 
+    def plateaued(self, every: int) -> bool:
+        """Whether the epoch just validated is the every-th in a row without a better figure
+        (every 0: never): when the output's learning rate decays (TrainConfig.lr_decay_after)."""
+        return every > 0 and self.bad_epochs > 0 and self.bad_epochs % every == 0
+
     def update(self, value: float, epoch: int, better: bool, weights: dict, t: float) -> None:
         if better:
             self.best, self.best_epoch, self.bad_epochs = value, epoch, 0
@@ -58,6 +63,13 @@ class TrainState:
             ckpt["elapsed"],
             ckpt["budget_spent"],
         )
+
+
+def decay_learning_rate(opt: torch.optim.Optimizer, factor: float) -> None:
+    # Hand-written rather than torch's ReduceLROnPlateau: OutputSelection already counts the
+    # epochs without improvement, and the rate lives in the optimiser state checkpoints keep.
+    for group in opt.param_groups:
+        group["lr"] *= factor
 
 
 def snapshot(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -16,7 +16,8 @@ neighbourhoods (reelgraph.sampling): a full-graph step on 25M ratings costs 3-4 
 Model selection: each output is taken from its own best epoch: the rating encoder at the best
 validation RMSE, the ranking encoder at the best validation NDCG@K (full catalogue, train movies
 excluded, on a fixed sample of validation users). An output stops training when it has not
-improved for its patience, and training ends when both have stopped.
+improved for its patience, and training ends when both have stopped. With `lr_decay_after`, an
+output's learning rate decays after every that many epochs without improvement before then.
 
 Refit (`fixed_epochs`): no validation; each encoder trains exactly its given number of epochs,
 for a model refit on every rating with the settings chosen on validation, from scratch or from
@@ -44,14 +45,13 @@ from reelgraph.errors import TrainingError
 from reelgraph.graph import RatingGraph
 from reelgraph.losses import NegativeSampler, RankingBatch, RankingObjective
 from reelgraph.memory import keep_freed_memory
-from reelgraph.metrics import fmt_metric
 from reelgraph.model import GraphSAGERecommender, ModelConfig, message_graph
 from reelgraph.model_io import default_model_config, select_device, warm_start_weights
 from reelgraph.sampling import NeighbourIndex
-from reelgraph.selection import TrainState
+from reelgraph.selection import TrainState, decay_learning_rate
 from reelgraph.sparse import BipartiteAdjacency
 from reelgraph.train_config import TrainConfig, TrainResult
-from reelgraph.train_finish import finish
+from reelgraph.train_finish import finish, log_epoch
 from reelgraph.train_steps import RatingView, Step, batches, rating_metrics_of
 from reelgraph.validation_probe import ValidationProbe
 
@@ -194,9 +194,10 @@ class Trainer:
             row = self._epoch(epoch, state)
             epochs_this_run += 1
             validates = epoch % cfg.eval_every == 0 or epoch == cfg.epochs
+            decay = (False, False)  # (rating, ranking) learning rates to decay after this epoch
             if self.fixed is None and validates and self.ranks.leader:
                 t_eval = time.perf_counter()
-                self._validate(epoch, state, row, time.perf_counter() - t0)
+                decay = self._validate(epoch, state, row, time.perf_counter() - t0)
                 eval_seconds += time.perf_counter() - t_eval
             state.elapsed = time.perf_counter() - t0
             row["seconds"] = round(state.elapsed, 3)
@@ -209,10 +210,14 @@ class Trainer:
                     log.info(
                         "training budget of %s minutes spent after epoch %d", cfg.max_minutes, epoch
                     )
-            # Rank 0 validated and timed: every rank stops when it does.
-            state.rating.done, state.ranking.done, state.budget_spent = self.ranks.follow_leader(
-                state.rating.done, state.ranking.done, state.budget_spent
+            # Rank 0 validated and timed: every rank stops, and decays, when it does.
+            *flags, decay_rating, decay_ranking = self.ranks.follow_leader(
+                state.rating.done, state.ranking.done, state.budget_spent, *decay
             )
+            state.rating.done, state.ranking.done, state.budget_spent = flags
+            for opt, due in ((self.opt_rating, decay_rating), (self.opt_ranking, decay_ranking)):
+                if due:
+                    decay_learning_rate(opt, cfg.lr_decay)
             state.history.append(row)
             state.epoch = epoch
             self._after_epoch(epoch, row, state, progress, last, stop_after_epoch)
@@ -235,7 +240,7 @@ class Trainer:
         """Log, checkpoint (rank 0 only), and the simulated crash of resume tests."""
         cfg, leader = self.cfg, self.ranks.leader
         if leader and (epoch % cfg.log_every == 0 or epoch == 1):
-            self._log(row, state, progress, last)
+            log_epoch(self.cfg.rank_select_k, row, state, progress, last)
         if leader and epoch % cfg.checkpoint_every == 0:
             self._checkpoints.save(self, state)
         if stop_after_epoch is not None and epoch >= stop_after_epoch:
@@ -345,9 +350,14 @@ class Trainer:
         return torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=self.use_amp)
 
     @torch.no_grad()
-    def _validate(self, epoch: int, state: TrainState, row: dict, t: float) -> None:
+    def _validate(self, epoch: int, state: TrainState, row: dict, t: float) -> tuple[bool, bool]:
+        """Select each output on validation; (rating, ranking): whether its rate decays now."""
         cfg, model = self.cfg, self.model
         model.eval()
+        if cfg.lr_decay_after or cfg.rank_lr_decay_after:  # the rates this epoch trained with
+            row["lr"] = self.opt_rating.param_groups[0]["lr"]
+            if self.opt_ranking is not None:
+                row["rank_lr"] = self.opt_ranking.param_groups[0]["lr"]
         if not state.rating.done:
             with self.autocast():
                 z_u, b_u, z_m, b_m, _ = model.encode_rating(
@@ -371,30 +381,10 @@ class Trainer:
             better = ndcg > state.ranking.best + cfg.min_delta
             state.ranking.update(ndcg, epoch, better, model.ranking.state_dict(), t)
             state.ranking.done = state.ranking.bad_epochs >= cfg.rank_patience
-
-    def _log(
-        self, row: dict, state: TrainState, progress: Callable[[dict], None] | None, last: int
-    ) -> None:
-        k = self.cfg.rank_select_k
-        log.info(
-            "epoch %d: train RMSE %s, val RMSE %s, rank loss %s, val NDCG@%d %s",
-            row["epoch"],
-            fmt_metric(row.get("train_rmse")),
-            fmt_metric(row.get("val_rmse")),
-            fmt_metric(row.get("rank_loss")),
-            k,
-            fmt_metric(row.get(f"val_ndcg@{k}")),
+        return (
+            "val_rmse" in row and state.rating.plateaued(cfg.lr_decay_after),
+            f"val_ndcg@{cfg.rank_select_k}" in row
+            and state.ranking.plateaued(cfg.rank_lr_decay_after),
         )
-        if progress is not None:
-            progress(
-                {
-                    **row,
-                    "epochs": last,
-                    "best_val_rmse": state.rating.best,
-                    "best_epoch": state.rating.best_epoch,
-                    f"best_val_ndcg@{k}": state.ranking.best,
-                    "best_rank_epoch": state.ranking.best_epoch,
-                }
-            )
 
     # ------------------------------------------------------------------ results and files

@@ -1,14 +1,18 @@
 """The end of a training: each output's selected weights loaded, the metrics of every part,
-the model file written, and what the training did (TrainResult). Rank 0 only.
+the model file written, and what the training did (TrainResult). Rank 0 only. Also the log line
+(and progress report) of an epoch.
 
 Imports only torch / numpy.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from reelgraph.errors import TrainingError
+from reelgraph.metrics import fmt_metric
 from reelgraph.model_io import node_key, save_model
 from reelgraph.selection import TrainState
 from reelgraph.train_config import TrainResult
@@ -18,6 +22,34 @@ if TYPE_CHECKING:
     from reelgraph.train import Trainer
 
 MODEL = "model.pt"
+# The training's own logger: its epoch lines read as the training's wherever this code lives.
+log = logging.getLogger("reelgraph.train")
+
+
+def log_epoch(
+    k: int, row: dict, state: TrainState, progress: Callable[[dict], None] | None, last: int
+) -> None:
+    """Log an epoch's figures (k: the K of validation NDCG) and report them to `progress`."""
+    log.info(
+        "epoch %d: train RMSE %s, val RMSE %s, rank loss %s, val NDCG@%d %s",
+        row["epoch"],
+        fmt_metric(row.get("train_rmse")),
+        fmt_metric(row.get("val_rmse")),
+        fmt_metric(row.get("rank_loss")),
+        k,
+        fmt_metric(row.get(f"val_ndcg@{k}")),
+    )
+    if progress is not None:
+        progress(
+            {
+                **row,
+                "epochs": last,
+                "best_val_rmse": state.rating.best,
+                "best_epoch": state.rating.best_epoch,
+                f"best_val_ndcg@{k}": state.ranking.best,
+                "best_rank_epoch": state.ranking.best_epoch,
+            }
+        )
 
 
 def finish(
@@ -79,4 +111,16 @@ def finish(
             if validated
             else {}
         ),
+        best_rates=rates_at_best(state.history, state.rating.best_epoch, best_rank),
     )
+
+
+def rates_at_best(history: list[dict], best_epoch: int, best_rank_epoch: int | None) -> dict:
+    """The learning rate each output's selected epoch trained with, as TrainConfig settings
+    ({} when the rates never decay): a warm refit goes on from those weights at that rate."""
+    rates = {}
+    for key, epoch in (("lr", best_epoch), ("rank_lr", best_rank_epoch)):
+        row = next((r for r in history if r["epoch"] == epoch), {})
+        if key in row:
+            rates[key] = row[key]
+    return rates

@@ -75,6 +75,38 @@ def test_killed_run_resumes_to_the_same_result(tiny_graph: RatingGraph, tmp_path
     assert_resume_repeats(tiny_graph, tmp_path, FAST, crash_after=12)
 
 
+def test_a_plateau_decays_each_outputs_rate_and_a_resumed_run_repeats_it(
+    tiny_graph: RatingGraph, tmp_path: Path
+) -> None:
+    cfg = dataclasses.replace(
+        FAST, lr_decay_after=2, rank_lr_decay_after=3, lr_decay=0.5, rank_patience=100
+    )
+    whole = assert_resume_repeats(tiny_graph, tmp_path, cfg, crash_after=12)
+    # Replay the rule from the logged figures: an output's rate halves after every `after`-th
+    # epoch in a row without a better validation figure, and only then.
+    for key, start, after, metric, sign in (
+        ("lr", cfg.lr, cfg.lr_decay_after, "val_rmse", 1.0),
+        ("rank_lr", cfg.rank_lr, cfg.rank_lr_decay_after, "val_ndcg@20", -1.0),
+    ):
+        rate, best, bad, decays = start, float("inf"), 0, 0
+        for row in whole.history:
+            assert row[key] == pytest.approx(rate, rel=1e-12), (key, row["epoch"])
+            value = sign * row[metric]
+            best, bad = (value, 0) if value < best - cfg.min_delta else (best, bad + 1)
+            if bad and bad % after == 0:
+                rate, decays = rate * cfg.lr_decay, decays + 1
+        assert decays >= 1, key  # the tiny graph plateaus within 30 epochs: the rule was used
+    # A warm refit goes on at the rate each selected epoch trained with.
+    rows = {row["epoch"]: row for row in whole.history}
+    assert whole.best_rates == {
+        "lr": rows[whole.best_epoch]["lr"],
+        "rank_lr": rows[whole.best_rank_epoch]["rank_lr"],
+    }
+    off = train(tiny_graph, tmp_path / "off", FAST)
+    assert "lr" not in off.history[0]  # no decay: the history (and checkpoint folder) as before
+    assert off.best_rates == {}
+
+
 def test_checkpoint_round_trip_with_weights_only(tiny_graph: RatingGraph, tmp_path: Path) -> None:
     result = train(tiny_graph, tmp_path, FAST)
     raw = torch.load(result.model_path, weights_only=True)

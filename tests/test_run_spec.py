@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import json
 from pathlib import Path
 
 import pytest
@@ -54,6 +55,18 @@ def test_precedence_defaults_then_config_then_the_spec() -> None:
     model, train = graphsage_settings(chosen, spec)
     assert model == {"hidden": 32, "dropout": 0.1}
     assert train == {"lr": 0.01, "epochs": 5, "device": "cpu", "seed": 3}
+
+
+def test_every_shipped_config_is_valid_and_the_default_of_its_dataset(tmp_path: Path) -> None:
+    from reelgraph import run_config
+
+    shipped = sorted(run_config.PACKAGE_CONFIGS.glob("*.json"))
+    assert {p.stem for p in shipped} >= {"ml-latest-small", "synthetic-25m"}
+    for path in shipped:
+        chosen = run_config.load(path)  # every key names a real setting, or it raises
+        assert json.loads(path.read_text())["dataset"] == path.stem
+        assert run_config.resolve(path.stem, None, tmp_path).path == str(path)
+        TrainConfig(**chosen.train), ModelConfig(1, 1, 1, 1, **chosen.model)  # values in range
 
 
 def test_the_flow_takes_exactly_the_spec_fields() -> None:
