@@ -16,8 +16,9 @@ neighbourhoods (reelgraph.sampling): a full-graph step on 25M ratings costs 3-4 
 Model selection: each output is taken from its own best epoch: the rating encoder at the best
 validation RMSE, the ranking encoder at the best validation NDCG@K (full catalogue, train movies
 excluded, on a fixed sample of validation users). An output stops training when it has not
-improved for its patience, and training ends when both have stopped. With `lr_decay_after`, an
-output's learning rate decays after every that many epochs without improvement before then.
+improved for its patience, and training ends when both have stopped. With `lr_decay_after`
+(ranking: `rank_lr_decay_after`), its learning rate decays after every that many epochs
+without improvement before then.
 
 Refit (`fixed_epochs`): no validation; each encoder trains exactly its given number of epochs,
 for a model refit on every rating with the settings chosen on validation, from scratch or from
