@@ -3,7 +3,7 @@ the baselines' on the same split.
 
     python bench/bench_time_to_quality.py [--graph bench/results/work/graph-25m.pt]
         [--models graphsage,mf,ease,ials,lightgcn] [--budget-min 10]
-        [--config reelgraph/configs/synthetic-25m.json] [--max-minutes 25]
+        [--config reelgraph/configs/synthetic-25m.json] [--max-minutes 18]
 
 Needs the 25m graph (bench_ingest.py --keep, bench_features.py, then this script builds and
 keeps graph-25m.pt; or `--graph` the graph.pt a `reelgraph run` leaves in its checkpoint
