@@ -16,7 +16,7 @@ from flows.train_flow import train_flow
 from reelgraph import fanout, preflight, run_config, run_spec, run_summary, runs, settings
 from reelgraph.run_layout import RunLayout
 from reelgraph.run_spec import RunSpec
-from reelgraph.train_config import refit_epochs
+from reelgraph.train_config import refit_epochs, refit_settings
 
 
 def _pipeline_flow(**fields: object) -> dict:
@@ -132,16 +132,14 @@ class _Stages:
             epochs = refit_epochs(
                 trained["best_epoch"], trained["best_rank_epoch"], spec.refit_share
             )
-            warm = spec.refit_share > 0
             served = self.train(
                 "refit",
                 everything["split"]["split_id"],
                 model_settings,
-                # A warm refit goes on at the rates its starting weights were selected at.
-                {**train_settings, **trained["best_rates"]} if warm else train_settings,
+                refit_settings(train_settings, trained["best_rates"], spec.refit_share),
                 fixed_epochs=list(epochs),
                 name="model",
-                warm_start=trained["model_path"] if warm else None,
+                warm_start=trained["model_path"] if spec.refit_share > 0 else None,
             )
         record = self.record(
             ingested, trained, served, started, chosen, model_settings, train_settings

@@ -150,3 +150,9 @@ def refit_epochs(
         return best_epoch, best_rank_epoch
     rank = None if best_rank_epoch is None else max(1, math.ceil(share * best_rank_epoch))
     return max(1, math.ceil(share * best_epoch)), rank
+
+
+def refit_settings(settings: dict, best_rates: dict[str, float], share: float) -> dict:
+    """Training settings of a refit: a warm one (share > 0) goes on at the rates its starting
+    weights were selected at (TrainResult.best_rates); one from scratch starts as training did."""
+    return {**settings, **best_rates} if share > 0 else settings

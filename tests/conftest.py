@@ -96,7 +96,9 @@ def pipeline_run(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> di
     from flows.pipeline_flow import pipeline_flow
 
     work = tmp_path_factory.mktemp("pipeline")
-    result = run_tiny_flow(pipeline_flow, tiny_dir, work, train={"epochs": 20}, k=5, device="cpu")
+    # Rates that decay on a plateau, so the warm refit's going on at the selected rates shows.
+    train = {"epochs": 20, "lr_decay_after": 1, "rank_lr_decay_after": 1}
+    result = run_tiny_flow(pipeline_flow, tiny_dir, work, train=train, k=5, device="cpu")
     return {"result": result, "warehouse": work / "w.duckdb", "outputs": work / "outputs"}
 
 

@@ -15,7 +15,7 @@ from reelgraph.model_io import default_model_config, load_model, select_device
 from reelgraph.scoring import Scorer, ScoringError
 from reelgraph.sparse import BipartiteAdjacency
 from reelgraph.train import train
-from reelgraph.train_config import TrainConfig
+from reelgraph.train_config import TrainConfig, refit_settings
 
 FAST = TrainConfig(epochs=30, lr=0.01, patience=100, checkpoint_every=5, log_every=100)
 
@@ -96,12 +96,15 @@ def test_a_plateau_decays_each_outputs_rate_and_a_resumed_run_repeats_it(
             if bad and bad % after == 0:
                 rate, decays = rate * cfg.lr_decay, decays + 1
         assert decays >= 1, key  # the tiny graph plateaus within 30 epochs: the rule was used
-    # A warm refit goes on at the rate each selected epoch trained with.
+    # A warm refit goes on at the rate each selected epoch trained with; one from scratch not.
     rows = {row["epoch"]: row for row in whole.history}
     assert whole.best_rates == {
         "lr": rows[whole.best_epoch]["lr"],
         "rank_lr": rows[whole.best_rank_epoch]["rank_lr"],
     }
+    settings = {"lr": cfg.lr, "rank_lr": cfg.rank_lr, "epochs": 3}
+    assert refit_settings(settings, whole.best_rates, 0.25) == {**settings, **whole.best_rates}
+    assert refit_settings(settings, whole.best_rates, 0.0) == settings
     off = train(tiny_graph, tmp_path / "off", FAST)
     assert "lr" not in off.history[0]  # no decay: the history (and checkpoint folder) as before
     assert off.best_rates == {}

@@ -56,6 +56,12 @@ def test_pipeline_publishes_every_output(pipeline_run: dict) -> None:
         assert parts == [("train",)]
     card = (run_dir / "model_card.md").read_text()
     assert "refit on every rating" in card and "Genre agreement" in card
+    # The warm refit went on at the rates the evaluated model's outputs were selected at (on
+    # this tiny run, before any decay: tests/test_model.py has the rule with decayed rates).
+    trained, served = r["train"], r["refit"]
+    assert set(trained["best_rates"]) == {"lr", "rank_lr"}
+    for key, rate in trained["best_rates"].items():
+        assert served["train_config"][key] == rate <= trained["train_config"][key]
 
 
 def _cli(capsys, *args: str) -> tuple[int, str, str]:
