@@ -3,7 +3,7 @@ the baselines' on the same split.
 
     python bench/bench_time_to_quality.py [--graph bench/results/work/graph-25m.pt]
         [--models graphsage,mf,ease,ials,lightgcn] [--budget-min 10]
-        [--config reelgraph/configs/synthetic-25m.json] [--max-minutes 18]
+        [--config FILE] [--max-minutes 18]
 
 Needs the 25m graph (bench_ingest.py --keep, bench_features.py, then this script builds and
 keeps graph-25m.pt; or `--graph` the graph.pt a `reelgraph run` leaves in its checkpoint
@@ -36,11 +36,13 @@ from reelgraph.evaluate import scores_into  # noqa: E402
 from reelgraph.graph import RatingGraph  # noqa: E402
 from reelgraph.memory import keep_freed_memory  # noqa: E402
 from reelgraph.model_io import default_model_config  # noqa: E402
+from reelgraph.run_spec import RunSpec  # noqa: E402
 from reelgraph.train import train  # noqa: E402
 from reelgraph.train_config import TrainConfig  # noqa: E402
 from reelgraph.validation_probe import ValidationProbe  # noqa: E402
 
 WORK = ROOT / "bench" / "results" / "work"
+DATASET = "synthetic-25m"  # whose config GraphSAGE trains with
 
 
 def ensure_graph(path: Path) -> RatingGraph:
@@ -59,17 +61,18 @@ def ensure_graph(path: Path) -> RatingGraph:
 
 
 def graphsage(graph: RatingGraph, config: str | None, max_minutes: float | None) -> dict:
-    chosen = run_config.load(config) if config else run_config.RunConfig()
-    settings = {**chosen.train, "device": "cpu", "checkpoint_every": 10**9}
-    if max_minutes is not None:
-        settings["max_minutes"] = max_minutes
-    cfg = TrainConfig(**settings)
+    # What `reelgraph run --dataset synthetic-25m [--config FILE] [--max-minutes M]` trains,
+    # by the run's own rule of precedence (code defaults < config file < the run's settings).
+    chosen = run_config.resolve(DATASET, config, ROOT / "outputs")
+    budget = {} if max_minutes is None else {"max_minutes": max_minutes}
+    model, settings = run_config.graphsage_settings(chosen, RunSpec(device="cpu", train=budget))
+    cfg = TrainConfig(**settings, checkpoint_every=10**9)
     with tempfile.TemporaryDirectory(dir=WORK) as work, keep_freed_memory():
         t = time.perf_counter()
-        r = train(graph, work, cfg, default_model_config(graph, **chosen.model))
+        r = train(graph, work, cfg, default_model_config(graph, **model))
         total = time.perf_counter() - t
     return {
-        "config": config,
+        "config": chosen.path,
         "max_minutes": cfg.max_minutes,
         "stopped_by_budget": r.stopped_by_budget,
         "curve": r.history,
@@ -110,7 +113,7 @@ def main() -> None:
     ap.add_argument("--graph", default=str(WORK / "graph-25m.pt"))
     ap.add_argument("--models", default="graphsage,mf,ease,ials,lightgcn")
     ap.add_argument("--budget-min", type=float, default=10.0)
-    ap.add_argument("--config", default=str(run_config.PACKAGE_CONFIGS / "synthetic-25m.json"))
+    ap.add_argument("--config", default=None, help="default: the dataset's, as `run` picks it")
     ap.add_argument("--max-minutes", type=float, default=None, help="GraphSAGE's budget")
     args = ap.parse_args()
     graph = ensure_graph(Path(args.graph))
@@ -118,7 +121,7 @@ def main() -> None:
     results = {}
     for name in args.models.split(","):
         results[name] = (
-            graphsage(graph, args.config or None, args.max_minutes)
+            graphsage(graph, args.config, args.max_minutes)
             if name == "graphsage"
             else baseline(name, graph, probe, args.budget_min)
         )
