@@ -168,7 +168,7 @@ class LightGCNBaseline(RankingOnly):
             .coalesce()
             .to_sparse_csr()
         )
-        opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
+        opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, fused=True)
         gen = torch.Generator().manual_seed(cfg.seed)
         select = _EpochSelection(graph, cfg.patience, cfg.seed, cfg.max_minutes)
         params = list(self.model.parameters())
@@ -244,7 +244,7 @@ class BPRMF(RankingOnly):
         self.Q = torch.nn.Parameter(torch.randn(graph.n_movies, cfg.dim) * 0.01)
         self.bi = torch.nn.Parameter(torch.zeros(graph.n_movies))
         params = [self.P, self.Q, self.bi]
-        opt = torch.optim.Adam(params, lr=cfg.lr)
+        opt = torch.optim.Adam(params, lr=cfg.lr, fused=True)
         gen = torch.Generator().manual_seed(cfg.seed)
         select = _EpochSelection(graph, cfg.patience, cfg.seed, cfg.max_minutes)
         for epoch in range(1, cfg.epochs + 1):
