@@ -19,7 +19,7 @@ class TrainConfig:
     epochs: int = 300  # at most; each output stops earlier when validation stops improving
     # Wall-clock budget of a validated training (None: none): when it is spent, each output
     # keeps its best epoch so far and the result says the budget ended it. It bounds a run on
-    # large data on a small machine: on 2 cores synthetic 25m's outputs settle after 13-16
+    # large data on a small machine: on 2 cores synthetic 25m's outputs settle after 11-13
     # minutes with its shipped config (at these defaults they still improve after 15), and 10
     # lets its whole run fit 30 minutes (bench/BENCHMARKS.md). ml-latest-small trains in 5.
     max_minutes: float | None = 10.0  # None or 0: no budget
