@@ -121,7 +121,7 @@ class Trainer:
         if warm_start is not None:
             model.load_state_dict(warm_start_weights(warm_start, graph, device))
         # Fused kernels: one pass over each parameter, not a dozen. At 25m the ranking encoder's
-        # id embeddings are 14M numbers updated every step (84 -> 9 ms a step on 2 cores).
+        # id embeddings are 14M numbers updated every step: 84 ms an update, 9 ms fused.
         self.opt_rating = torch.optim.AdamW(
             model.rating.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True
         )
