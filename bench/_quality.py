@@ -10,13 +10,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from reelgraph import run_config  # noqa: E402
-from reelgraph.datasets import acquire  # noqa: E402
-from reelgraph.features import build_features  # noqa: E402
-from reelgraph.graph import RatingGraph  # noqa: E402
-from reelgraph.graph_build import build_graph  # noqa: E402
-from reelgraph.ingest import ingest  # noqa: E402
-from reelgraph.split import SplitParams, make_split  # noqa: E402
+from reelgraph.features.graph import build_graph  # noqa: E402
+from reelgraph.features.split import SplitParams, make_split  # noqa: E402
+from reelgraph.features.tables import build_features  # noqa: E402
+from reelgraph.graph.ratings import RatingGraph  # noqa: E402
+from reelgraph.ingest.datasets import acquire  # noqa: E402
+from reelgraph.ingest.load import ingest  # noqa: E402
+from reelgraph.tune import run_config  # noqa: E402
 
 WORK = ROOT / "bench" / "results" / "work"
 ML_SMALL = ROOT.parent / "shared" / "data" / "ml-latest-small"
@@ -29,7 +29,7 @@ def dataset_graph(
     seed: int = 0,
 ) -> RatingGraph:
     """The split graph `reelgraph run --split PROTOCOL --seed SEED` trains on (test part included:
-    callers that tune must drop it, see reelgraph.tuning.without_test)."""
+    callers that tune must drop it, see reelgraph.tune.search.without_test)."""
     WORK.mkdir(parents=True, exist_ok=True)
     wh = WORK / f"{dataset}.duckdb"
     manifest = acquire(dataset, source=source, cache_dir=WORK / "cache")

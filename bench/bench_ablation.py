@@ -18,13 +18,13 @@ import time
 import torch
 from _quality import ML_SMALL, WORK, dataset_graph, settings, table
 
-from reelgraph.baselines import GraphSAGEAdapter
-from reelgraph.evaluate import evaluate
-from reelgraph.model_io import default_model_config, load_model
-from reelgraph.scoring import Scorer
-from reelgraph.train import train
-from reelgraph.train_config import TrainConfig
-from reelgraph.tuning import without_test
+from reelgraph.evaluate.baselines import GraphSAGEAdapter
+from reelgraph.evaluate.protocol import evaluate
+from reelgraph.model.saved import default_model_config, load_model
+from reelgraph.model.scoring import Scorer
+from reelgraph.train.config import TrainConfig
+from reelgraph.train.fit import train
+from reelgraph.tune.search import without_test
 
 
 def variants(model: dict, train_cfg: dict) -> list[tuple[str, dict, dict]]:

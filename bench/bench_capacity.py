@@ -29,25 +29,25 @@ def _stages(preset: str, work: Path) -> list[tuple[str, str]]:
     data, wh, cache = work / "data", work / "w.duckdb", work / "cache"
     graph, model = work / "graph.pt", work / "model"
     split_id = work / "split_id"
-    header = "from reelgraph.graph import RatingGraph\n"
+    header = "from reelgraph.graph.ratings import RatingGraph\n"
     return [
         (
             "ingest",
-            "from reelgraph.datasets import acquire\nfrom reelgraph.ingest import ingest\n"
+            "from reelgraph.ingest.datasets import acquire\nfrom reelgraph.ingest.load import ingest\n"
             f"ingest(acquire('synthetic-{preset}', source={str(data)!r}, "
             f"cache_dir={str(cache)!r}), {str(wh)!r})",
         ),
         (
             "split + features",
-            "from pathlib import Path\nfrom reelgraph.split import make_split, SplitParams\n"
-            "from reelgraph.features import build_features\n"
+            "from pathlib import Path\nfrom reelgraph.features.split import make_split, SplitParams\n"
+            "from reelgraph.features.tables import build_features\n"
             f"s = make_split({str(wh)!r}, SplitParams(seed=0), force=True)\n"
             f"build_features({str(wh)!r}, s.split_id, force=True)\n"
             f"Path({str(split_id)!r}).write_text(s.split_id)",
         ),
         (
             "graph",
-            "from pathlib import Path\nfrom reelgraph.graph_build import build_graph\n"
+            "from pathlib import Path\nfrom reelgraph.features.graph import build_graph\n"
             f"g = build_graph({str(wh)!r}, Path({str(split_id)!r}).read_text())\n"
             f"g.save({str(graph)!r})\n"
             "print({'users': g.n_users, 'movies': g.n_movies, "
@@ -56,8 +56,8 @@ def _stages(preset: str, work: Path) -> list[tuple[str, str]]:
         ),
         (
             "train (1 epoch)",
-            header + "from reelgraph.train import train\n"
-            "from reelgraph.train_config import TrainConfig\n"
+            header + "from reelgraph.train.fit import train\n"
+            "from reelgraph.train.config import TrainConfig\n"
             f"r = train(RatingGraph.load({str(graph)!r}), {str(model)!r}, "
             "TrainConfig(device='cpu', max_minutes=None), fixed_epochs=(1, 1))\n"
             f"open({str(work / 'model_path')!r}, 'w').write(r.model_path)\n"
@@ -69,8 +69,8 @@ def _stages(preset: str, work: Path) -> list[tuple[str, str]]:
 def _evaluate_stage(name: str, work: Path) -> tuple[str, str]:
     return (
         f"evaluate: {name}",
-        "from reelgraph.graph import RatingGraph\nfrom reelgraph.comparison import evaluate_model\n"
-        "from reelgraph.evaluate import merge\n"
+        "from reelgraph.graph.ratings import RatingGraph\nfrom reelgraph.evaluate.comparison import evaluate_model\n"
+        "from reelgraph.evaluate.protocol import merge\n"
         f"g = RatingGraph.load({str(work / 'graph.pt')!r})\n"
         f"model = open({str(work / 'model_path')!r}).read()\n"
         f"r = merge([evaluate_model({name!r}, g, model, device='cpu')])\n"
@@ -81,7 +81,7 @@ def _evaluate_stage(name: str, work: Path) -> tuple[str, str]:
 def _publish_stage(work: Path) -> tuple[str, str]:
     return (
         "publish: lists + embeddings",
-        "from reelgraph.graph import RatingGraph\nfrom reelgraph.mart_files import prepare_run\n"
+        "from reelgraph.graph.ratings import RatingGraph\nfrom reelgraph.serve.list_files import prepare_run\n"
         f"g = RatingGraph.load({str(work / 'graph.pt')!r})\n"
         f"model = open({str(work / 'model_path')!r}).read()\n"
         f"p = prepare_run(g, model, {str(work / 'run')!r}, k=20, device='cpu')\n"
@@ -93,7 +93,7 @@ def _models(work: Path) -> list[str]:
     """The models the pipeline evaluates on this graph (comparison.models_to_compare)."""
     out = run_stage(
         "plan (setup)",
-        "from reelgraph.graph import RatingGraph\nfrom reelgraph import comparison\n"
+        "from reelgraph.graph.ratings import RatingGraph\nfrom reelgraph.evaluate import comparison\n"
         f"print(list(comparison.models_to_compare(RatingGraph.load({str(work / 'graph.pt')!r}), "
         "None)[0]))",
     )
@@ -167,7 +167,7 @@ def main() -> None:
         work.mkdir(parents=True)
         run_stage(
             f"generate {preset} (setup)",
-            f"from reelgraph.synthetic import generate\n"
+            f"from reelgraph.synthetic.generator import generate\n"
             f"generate({preset!r}, {str(work / 'data')!r}, seed=0)",
         )
         stages = [run_stage(name, code) for name, code in _stages(preset, work)]

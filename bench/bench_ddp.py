@@ -18,9 +18,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from reelgraph.synthetic_graph import make_graph  # noqa: E402
-from reelgraph.train import train  # noqa: E402
-from reelgraph.train_config import TrainConfig  # noqa: E402
+from reelgraph.synthetic.graph import make_graph  # noqa: E402
+from reelgraph.train.config import TrainConfig  # noqa: E402
+from reelgraph.train.fit import train  # noqa: E402
 
 
 def main() -> None:

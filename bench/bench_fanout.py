@@ -17,17 +17,17 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from reelgraph import settings  # noqa: E402
+from reelgraph.core import settings  # noqa: E402
 
 settings.configure_prefect_environment()
 
 from _harness import agreement, run_metrics  # noqa: E402
 
 from flows.evaluate_flow import evaluate_flow  # noqa: E402
-from reelgraph import fanout  # noqa: E402
-from reelgraph.synthetic_graph import make_graph  # noqa: E402
-from reelgraph.train import train  # noqa: E402
-from reelgraph.train_config import TrainConfig  # noqa: E402
+from reelgraph.pipeline import fanout  # noqa: E402
+from reelgraph.synthetic.graph import make_graph  # noqa: E402
+from reelgraph.train.config import TrainConfig  # noqa: E402
+from reelgraph.train.fit import train  # noqa: E402
 
 
 def main() -> None:

@@ -22,11 +22,11 @@ def ensure_warehouse(work: Path, preset: str = "25m") -> Path:
     if not wh.exists():
         run_stage(
             "generate (setup)",
-            f"from reelgraph.synthetic import generate\ngenerate({preset!r}, {str(data)!r}, seed=0)",
+            f"from reelgraph.synthetic.generator import generate\ngenerate({preset!r}, {str(data)!r}, seed=0)",
         )
         run_stage(
             "ingest (setup)",
-            f"from reelgraph.datasets import acquire\nfrom reelgraph.ingest import ingest\n"
+            f"from reelgraph.ingest.datasets import acquire\nfrom reelgraph.ingest.load import ingest\n"
             f"ingest(acquire('synthetic-{preset}', source={str(data)!r}, cache_dir={str(work / 'cache')!r}), {str(wh)!r})",
         )
     return wh
@@ -41,8 +41,8 @@ def main() -> None:
     wh = ensure_warehouse(work)
     code = f"""
 import time
-from reelgraph.split import make_split, SplitParams
-from reelgraph.features import build_features
+from reelgraph.features.split import make_split, SplitParams
+from reelgraph.features.tables import build_features
 t = time.perf_counter()
 s = make_split({str(wh)!r}, SplitParams(seed=0), force=True)
 t_split = time.perf_counter() - t

@@ -38,8 +38,8 @@ def main() -> None:
     import numpy as np
     from _harness import stamp
 
-    from reelgraph import figures
-    from reelgraph.embedding_quality import genre_agreement_report
+    from reelgraph.serve import figures
+    from reelgraph.serve.embedding_quality import genre_agreement_report
 
     rng = np.random.default_rng(0)
     group = rng.integers(0, len(GENRES), args.movies)

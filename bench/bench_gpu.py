@@ -19,11 +19,11 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from reelgraph.model_io import default_model_config  # noqa: E402
-from reelgraph.scoring import Scorer  # noqa: E402
-from reelgraph.synthetic_graph import make_graph  # noqa: E402
-from reelgraph.train import train  # noqa: E402
-from reelgraph.train_config import TrainConfig  # noqa: E402
+from reelgraph.model.saved import default_model_config  # noqa: E402
+from reelgraph.model.scoring import Scorer  # noqa: E402
+from reelgraph.synthetic.graph import make_graph  # noqa: E402
+from reelgraph.train.config import TrainConfig  # noqa: E402
+from reelgraph.train.fit import train  # noqa: E402
 
 
 def main() -> None:

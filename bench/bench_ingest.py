@@ -32,17 +32,17 @@ def main() -> None:
     results = [
         run_stage(
             "generate",
-            f"from reelgraph.synthetic import generate\nr = generate({args.preset!r}, {str(data)!r}, seed=0)\nprint(r.row_counts)",
+            f"from reelgraph.synthetic.generator import generate\nr = generate({args.preset!r}, {str(data)!r}, seed=0)\nprint(r.row_counts)",
         ),
         run_stage(
             "acquire (hash files)",
-            f"from reelgraph.datasets import acquire\nm = acquire('synthetic-{args.preset}', source={str(data)!r}, cache_dir={str(work / 'cache')!r})\nprint(m.checksum[:12])",
+            f"from reelgraph.ingest.datasets import acquire\nm = acquire('synthetic-{args.preset}', source={str(data)!r}, cache_dir={str(work / 'cache')!r})\nprint(m.checksum[:12])",
         ),
         run_stage(
             "ingest (validate + load)",
             f"""
-from reelgraph.datasets import acquire
-from reelgraph.ingest import ingest
+from reelgraph.ingest.datasets import acquire
+from reelgraph.ingest.load import ingest
 import time
 m = acquire('synthetic-{args.preset}', source={str(data)!r}, cache_dir={str(work / "cache")!r})
 t = time.perf_counter()

@@ -31,7 +31,7 @@ def main() -> None:
             "subgraph",
             f"""
 import dataclasses, torch
-from reelgraph.graph import RatingGraph
+from reelgraph.graph.ratings import RatingGraph
 g = RatingGraph.load({GRAPH!r})
 n = int(g.n_users * {args.fraction})
 edges = {{k: e[:, e[0] < n] for k, e in g.edges.items()}}
@@ -43,14 +43,14 @@ print({{'users': n, 'train_edges': edges['train'].shape[1]}})
         run_stage(
             f"ours, hidden {args.hidden}",
             f"""
-from reelgraph.graph import RatingGraph
-from reelgraph.model_io import default_model_config
-from reelgraph.train import train
-from reelgraph.train_config import TrainConfig
+from reelgraph.graph.ratings import RatingGraph
+from reelgraph.model.saved import default_model_config
+from reelgraph.train.fit import train
+from reelgraph.train.config import TrainConfig
 g = RatingGraph.load({SUB!r})
 import time, torch
-from reelgraph.sparse import BipartiteAdjacency
-from reelgraph.model import GraphSAGERecommender, message_graph
+from reelgraph.graph.sparse import BipartiteAdjacency
+from reelgraph.model.recommender import GraphSAGERecommender, message_graph
 cfg = default_model_config(g, hidden={args.hidden})
 model = GraphSAGERecommender(cfg)
 opt = torch.optim.AdamW(model.parameters(), lr=0.005)

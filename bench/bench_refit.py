@@ -25,14 +25,14 @@ import time
 import torch
 from _quality import ML_SMALL, WORK, dataset_graph, settings, table
 
-from reelgraph.baselines import GraphSAGEAdapter
-from reelgraph.evaluate import evaluate
-from reelgraph.graph import RatingGraph
-from reelgraph.model_io import default_model_config, load_model
-from reelgraph.scoring import Scorer
-from reelgraph.train import train
-from reelgraph.train_config import TrainConfig
-from reelgraph.tuning import without_test
+from reelgraph.evaluate.baselines import GraphSAGEAdapter
+from reelgraph.evaluate.protocol import evaluate
+from reelgraph.graph.ratings import RatingGraph
+from reelgraph.model.saved import default_model_config, load_model
+from reelgraph.model.scoring import Scorer
+from reelgraph.train.config import TrainConfig
+from reelgraph.train.fit import train
+from reelgraph.tune.search import without_test
 
 
 def halves(graph: RatingGraph, seed: int) -> tuple[RatingGraph, RatingGraph]:

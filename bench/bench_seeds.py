@@ -19,12 +19,12 @@ import numpy as np
 import torch
 from _quality import ML_SMALL, WORK, dataset_graph, settings, table
 
-from reelgraph.baselines import GraphSAGEAdapter, build_baseline
-from reelgraph.evaluate import evaluate
-from reelgraph.model_io import default_model_config, load_model
-from reelgraph.scoring import Scorer
-from reelgraph.train import train
-from reelgraph.train_config import TrainConfig
+from reelgraph.evaluate.baselines import GraphSAGEAdapter, build_baseline
+from reelgraph.evaluate.protocol import evaluate
+from reelgraph.model.saved import default_model_config, load_model
+from reelgraph.model.scoring import Scorer
+from reelgraph.train.config import TrainConfig
+from reelgraph.train.fit import train
 
 METRICS = (("rmse", None), ("ndcg", 20), ("recall", 20), ("precision", 10), ("coverage", 20))
 LEARNED = ("mf", "ease", "lightgcn", "bpr_mf", "ials")

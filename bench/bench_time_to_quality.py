@@ -30,16 +30,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from reelgraph import run_config  # noqa: E402
-from reelgraph.baselines import build_baseline  # noqa: E402
-from reelgraph.evaluate import scores_into  # noqa: E402
-from reelgraph.graph import RatingGraph  # noqa: E402
-from reelgraph.memory import keep_freed_memory  # noqa: E402
-from reelgraph.model_io import default_model_config  # noqa: E402
-from reelgraph.run_spec import RunSpec  # noqa: E402
-from reelgraph.train import train  # noqa: E402
-from reelgraph.train_config import TrainConfig  # noqa: E402
-from reelgraph.validation_probe import ValidationProbe  # noqa: E402
+from reelgraph.core.memory import keep_freed_memory  # noqa: E402
+from reelgraph.evaluate.baselines import build_baseline  # noqa: E402
+from reelgraph.evaluate.probe import ValidationProbe  # noqa: E402
+from reelgraph.graph.ratings import RatingGraph  # noqa: E402
+from reelgraph.model.saved import default_model_config  # noqa: E402
+from reelgraph.model.top_k import scores_into  # noqa: E402
+from reelgraph.pipeline.run_spec import RunSpec  # noqa: E402
+from reelgraph.train.config import TrainConfig  # noqa: E402
+from reelgraph.train.fit import train  # noqa: E402
+from reelgraph.tune import run_config  # noqa: E402
 
 WORK = ROOT / "bench" / "results" / "work"
 DATASET = "synthetic-25m"  # whose config GraphSAGE trains with
@@ -49,7 +49,7 @@ def ensure_graph(path: Path) -> RatingGraph:
     if not path.exists():
         import duckdb
 
-        from reelgraph.graph_build import build_graph
+        from reelgraph.features.graph import build_graph
 
         wh = WORK / "ingest-25m.duckdb"
         with duckdb.connect(str(wh), read_only=True) as con:

@@ -24,10 +24,10 @@ GRAPH = "bench/results/work/graph-25m.pt"
 
 TRAIN = """
 import torch
-from reelgraph.graph import RatingGraph
-from reelgraph.model_io import default_model_config
-from reelgraph.train import train
-from reelgraph.train_config import TrainConfig
+from reelgraph.graph.ratings import RatingGraph
+from reelgraph.model.saved import default_model_config
+from reelgraph.train.fit import train
+from reelgraph.train.config import TrainConfig
 g = RatingGraph.load({graph!r})
 cfg = TrainConfig(device='cpu', checkpoint_every={checkpoint_every}, {overrides})
 r = train(g, {out!r}, cfg, default_model_config(g, hidden={hidden}), resume=False)
@@ -77,7 +77,7 @@ def main() -> None:
                 "graph build (DuckDB -> tensors)",
                 f"""
 import duckdb
-from reelgraph.graph_build import build_graph
+from reelgraph.features.graph import build_graph
 sid = duckdb.connect({str(wh)!r}, read_only=True).execute("SELECT split_id FROM features.builds ORDER BY built_at DESC LIMIT 1").fetchall()[0][0]
 g = build_graph({str(wh)!r}, sid)
 g.save({GRAPH!r})
@@ -99,8 +99,8 @@ print({{'users': g.n_users, 'movies': g.n_movies, 'train_edges': g.edges['train'
             f"full-catalogue top-20 for every user (hidden {args.hidden[-1]} model)",
             f"""
 import time, numpy as np, torch
-from reelgraph.graph import RatingGraph
-from reelgraph.scoring import Scorer
+from reelgraph.graph.ratings import RatingGraph
+from reelgraph.model.scoring import Scorer
 g = RatingGraph.load({GRAPH!r})
 t = time.perf_counter()
 s = Scorer.load({last!r}, g, device='cpu')

@@ -30,8 +30,8 @@ def main() -> None:
         "publish 25m (top-20 + bottom-20 + explanations + embeddings, one transaction)",
         f"""
 import datetime as dt, duckdb
-from reelgraph.graph import RatingGraph
-from reelgraph.publish import RunRecord, publish_run
+from reelgraph.graph.ratings import RatingGraph
+from reelgraph.serve.publish import RunRecord, publish_run
 con = duckdb.connect({str(wh)!r}, read_only=True)
 checksum = con.execute("SELECT data_checksum FROM ops.ingests WHERE status = 'succeeded' ORDER BY ingest_id DESC LIMIT 1").fetchall()[0][0]
 con.close()

@@ -14,7 +14,7 @@ from torch import nn
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 from torch_geometric.nn import SAGEConv, to_hetero  # noqa: E402
 
-from reelgraph.graph import RatingGraph  # noqa: E402
+from reelgraph.graph.ratings import RatingGraph  # noqa: E402
 
 
 class GNN(nn.Module):

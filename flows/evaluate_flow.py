@@ -2,11 +2,13 @@ from __future__ import annotations
 
 from prefect import flow
 
-from reelgraph import fanout, loaded, runs, settings
-from reelgraph.conventions import RELEVANT_RATING
-from reelgraph.evaluate import merge
-from reelgraph.graph import SHARD_USERS
-from reelgraph.run_layout import RunLayout
+from reelgraph.core import runs, settings
+from reelgraph.core.conventions import RELEVANT_RATING
+from reelgraph.core.run_layout import RunLayout
+from reelgraph.evaluate.protocol import merge
+from reelgraph.graph.ratings import SHARD_USERS
+from reelgraph.model import loaded
+from reelgraph.pipeline import fanout
 from tasks.eval_tasks import evaluate_model_task, plan_evaluation_task, record_evaluation_task
 
 

@@ -4,7 +4,7 @@ from typing import Literal
 
 from prefect import flow
 
-from reelgraph import settings
+from reelgraph.core import settings
 from tasks.feature_tasks import features_task, split_task
 
 

@@ -4,7 +4,9 @@ from pathlib import Path
 
 from prefect import flow
 
-from reelgraph import datasets, preflight, settings
+from reelgraph.core import settings
+from reelgraph.ingest import datasets
+from reelgraph.pipeline import preflight
 from tasks.ingest_tasks import acquire_task, ingest_task
 
 

@@ -13,19 +13,22 @@ from flows.features_flow import features_flow
 from flows.ingest_flow import ingest_flow
 from flows.publish_flow import publish_flow
 from flows.train_flow import train_flow
-from reelgraph import fanout, preflight, run_config, run_spec, run_summary, runs, settings
-from reelgraph.run_layout import RunLayout
-from reelgraph.run_spec import RunSpec
-from reelgraph.train_config import refit_epochs, refit_settings
+from reelgraph.core import runs, settings
+from reelgraph.core.run_layout import RunLayout
+from reelgraph.pipeline import fanout, preflight, run_spec
+from reelgraph.pipeline.run_spec import RunSpec
+from reelgraph.serve import run_summary
+from reelgraph.train.config import refit_epochs, refit_settings
+from reelgraph.tune import run_config
 
 
 def _pipeline_flow(**fields: object) -> dict:
     """The whole job, top to bottom: acquire -> ingest -> split -> features -> train ->
     evaluate -> refit on every rating -> publish -> figures. Every stage is also a flow.
 
-    The parameters are the fields of reelgraph.run_spec.RunSpec. GraphSAGE's settings: the
+    The parameters are the fields of reelgraph.pipeline.run_spec.RunSpec. GraphSAGE's settings: the
     code's defaults, then the config file (`config`, else the dataset's tuned default, see
-    reelgraph.run_config), then the `model` / `train` settings the run sets."""
+    reelgraph.tune.run_config), then the `model` / `train` settings the run sets."""
     spec = run_spec.parse(fields)
     run_id = runs.new_run_id()
     started = dt.datetime.now(dt.UTC).replace(tzinfo=None)

@@ -2,9 +2,11 @@ from __future__ import annotations
 
 from prefect import flow
 
-from reelgraph import fanout, loaded, runs, settings
-from reelgraph.graph import SHARD_USERS
-from reelgraph.run_layout import RunLayout
+from reelgraph.core import runs, settings
+from reelgraph.core.run_layout import RunLayout
+from reelgraph.graph.ratings import SHARD_USERS
+from reelgraph.model import loaded
+from reelgraph.pipeline import fanout
 from tasks.figure_tasks import (
     curves_figure_task,
     embeddings_figure_task,

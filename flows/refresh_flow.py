@@ -6,8 +6,10 @@ import json
 from prefect import flow, runtime
 
 from flows.ingest_flow import ingest_flow
-from reelgraph import fanout, loaded, runs, settings
-from reelgraph.run_layout import RunLayout
+from reelgraph.core import runs, settings
+from reelgraph.core.run_layout import RunLayout
+from reelgraph.model import loaded
+from reelgraph.pipeline import fanout
 from tasks.publish_tasks import prepare_lists, publish_task
 from tasks.refresh_tasks import refresh_graph_task
 

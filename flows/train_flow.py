@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from prefect import flow
 
-from reelgraph import runs, settings
-from reelgraph.run_layout import RunLayout
+from reelgraph.core import runs, settings
+from reelgraph.core.run_layout import RunLayout
 from tasks.model_tasks import train_task
 
 

@@ -7,8 +7,10 @@ from prefect import flow
 
 from flows.features_flow import features_flow
 from flows.ingest_flow import ingest_flow
-from reelgraph import preflight, run_config, runs, settings
-from reelgraph.settings import TUNABLE
+from reelgraph.core import runs, settings
+from reelgraph.core.settings import TUNABLE
+from reelgraph.pipeline import preflight
+from reelgraph.tune import run_config
 from tasks.tune_tasks import tune_task
 
 

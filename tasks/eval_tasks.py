@@ -6,10 +6,12 @@ from pathlib import Path
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from reelgraph import comparison, loaded, results
-from reelgraph.evaluate import EvalResult, PartialEval
-from reelgraph.graph import SHARD_USERS, user_shards
-from reelgraph.run_layout import RunLayout
+from reelgraph.core.run_layout import RunLayout
+from reelgraph.evaluate import comparison
+from reelgraph.evaluate.protocol import EvalResult, PartialEval
+from reelgraph.graph.ratings import SHARD_USERS, user_shards
+from reelgraph.model import loaded
+from reelgraph.serve import metrics_mart
 
 
 @task(name="plan-evaluation")
@@ -67,7 +69,7 @@ def record_evaluation_task(
     artifacts."""
     rows = [row for r in evals for row in r.rows()]
     # GraphSAGE's rating rows for val come from training; replace only what this task computes.
-    results.write_metrics(warehouse, run_id, rows, models=[r.model for r in evals])
+    metrics_mart.write_metrics(warehouse, run_id, rows, models=[r.model for r in evals])
     table = comparison.markdown_table(evals, skipped=skipped)
     out = RunLayout(Path(run_dir))
     out.dir.mkdir(parents=True, exist_ok=True)

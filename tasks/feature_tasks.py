@@ -4,7 +4,7 @@ import dataclasses
 
 from prefect import get_run_logger, task
 
-from reelgraph import features, split
+from reelgraph.features import split, tables
 
 
 @task(name="split")
@@ -22,10 +22,10 @@ def split_task(warehouse: str, params: dict, force: bool = False) -> dict:
 def features_task(
     warehouse: str, split_id: str, params: dict | None = None, force: bool = False
 ) -> dict:
-    """User and movie features of the split, cached in features.builds on (split id, which hashes
+    """User and movie features of the split, cached in tables.builds on (split id, which hashes
     the data checksum; feature code version; parameters)."""
-    result = features.build_features(
-        warehouse, split_id, features.FeatureParams(**(params or {})), force=force
+    result = tables.build_features(
+        warehouse, split_id, tables.FeatureParams(**(params or {})), force=force
     )
     get_run_logger().info(
         "%s features for %s: users %d x %d, movies %d x %d (content: %s)",

@@ -11,9 +11,10 @@ import polars as pl
 from prefect import get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
 
-from reelgraph import figures, loaded, mart_files, model_card, run_summary
-from reelgraph.embedding_quality import genre_agreement_report
-from reelgraph.run_layout import RunLayout
+from reelgraph.core.run_layout import RunLayout
+from reelgraph.model import loaded
+from reelgraph.serve import figures, list_files, model_card, run_summary
+from reelgraph.serve.embedding_quality import genre_agreement_report
 from warehouse import connect
 
 
@@ -52,7 +53,7 @@ def embeddings_figure_task(
     genre_of = dict(zip(movies["movie_id"].to_list(), movies["genres"].to_list(), strict=True))
     scorer = loaded.scorer(graph_path, model_path, device)
     graph = scorer.graph
-    y = mart_files.ranking_unit_rows(scorer)
+    y = list_files.ranking_unit_rows(scorer)
     agreement, shown = genre_agreement_report(
         y,
         graph.x_movie.numpy(),
@@ -78,7 +79,7 @@ def lists_figures_task(warehouse: str, run_dir: str, seed: int) -> list[str]:
     out = RunLayout(Path(run_dir))
     movies = _movies(warehouse)
     titles = dict(zip(movies["movie_id"].to_list(), movies["title"].to_list(), strict=True))
-    recs = pl.read_parquet(out.dir / mart_files.MART_FILES["recommendations"])
+    recs = pl.read_parquet(out.dir / list_files.MART_FILES["recommendations"])
     users = recs["user_id"].unique().sort().to_list()
     return [
         str(figures.user_graph(users[0], recs, titles, out.figures / "user_top5_graph.png", seed)),
@@ -137,7 +138,7 @@ def _summary_artifacts(
             key=f"figure-{p.stem.replace('_', '-')}",
             description=f"run {run_id}: {p.stem.replace('_', ' ')}",
         )
-    recs_file = out.dir / mart_files.MART_FILES["recommendations"]
+    recs_file = out.dir / list_files.MART_FILES["recommendations"]
     files = ", ".join(
         f"[{p.name}]({p.resolve().as_uri()})"
         for p in (recs_file, out.metrics, out.model, out.model_card)

@@ -4,7 +4,8 @@ import dataclasses
 
 from prefect import get_run_logger, task
 
-from reelgraph import datasets, ingest, settings
+from reelgraph.core import settings
+from reelgraph.ingest import datasets, load
 
 
 def _network_failure(task, task_run, state) -> bool:  # noqa: ANN001 - Prefect's hook signature
@@ -32,7 +33,7 @@ def ingest_task(
 ) -> dict:
     """Load raw.* from the manifest's files. Writes, so it is never cached by Prefect: the skip
     decision is taken against ops.ingests in the warehouse itself, which cannot go stale."""
-    result = ingest.ingest(
+    result = load.ingest(
         datasets.DatasetManifest.from_dict(manifest),
         warehouse,
         max_reject_fraction=max_reject_fraction,

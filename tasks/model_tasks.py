@@ -8,14 +8,15 @@ from pathlib import Path
 from prefect import get_run_logger, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
-from reelgraph import results, runs
-from reelgraph.datasets import sha256_file
-from reelgraph.graph_build import build_graph
-from reelgraph.metrics import fmt_metric
-from reelgraph.model_io import default_model_config
-from reelgraph.run_layout import RunLayout
-from reelgraph.train import train
-from reelgraph.train_config import TrainConfig, result_config
+from reelgraph.core import runs
+from reelgraph.core.run_layout import RunLayout
+from reelgraph.evaluate.metrics import fmt_metric
+from reelgraph.features.graph import build_graph
+from reelgraph.ingest.datasets import sha256_file
+from reelgraph.model.saved import default_model_config
+from reelgraph.serve import metrics_mart
+from reelgraph.train.config import TrainConfig, result_config
+from reelgraph.train.fit import train
 
 
 @task(name="train-graphsage")
@@ -127,10 +128,10 @@ def _report(logger, warehouse: str, run_id: str, split_id: str, result, fixed) -
     """After training: a validated model's test rating metrics into marts.metrics, and a log
     line either way."""
     if fixed is None:
-        results.write_metrics(
+        metrics_mart.write_metrics(
             warehouse,
             run_id,
-            results.rating_rows("graphsage", result.metrics),
+            metrics_mart.rating_rows("graphsage", result.metrics),
             models=["graphsage"],
         )
         logger.info(
@@ -153,7 +154,7 @@ def _report(logger, warehouse: str, run_id: str, split_id: str, result, fixed) -
         )
 
 
-def _pace(result) -> str:  # noqa: ANN001 - reelgraph.train.TrainResult
+def _pace(result) -> str:  # noqa: ANN001 - reelgraph.train.fit.TrainResult
     """How this run trained: its pace, or that a finished checkpoint was reused."""
     resumed = result.resumed_from_epoch
     if resumed is not None and resumed >= result.epochs_run:

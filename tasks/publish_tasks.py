@@ -5,8 +5,9 @@ import datetime as dt
 
 from prefect import get_run_logger, task
 
-from reelgraph import loaded, mart_files, publish
-from reelgraph.graph import SHARD_USERS, user_shards
+from reelgraph.graph.ratings import SHARD_USERS, user_shards
+from reelgraph.model import loaded
+from reelgraph.serve import list_files, publish
 
 
 @task(name="score-lists")
@@ -22,18 +23,18 @@ def lists_task(
     """One shard of users' (start, stop) top-K and least-relevant lists as Parquet files in the
     run's folder (the warehouse untouched); returns the rows of each list."""
     scorer = loaded.scorer(graph_path, model_path, device)
-    return mart_files.write_lists(scorer, run_dir, k, index, range(*users))
+    return list_files.write_lists(scorer, run_dir, k, index, range(*users))
 
 
 @task(name="embeddings")
 def embeddings_task(graph_path: str, model_path: str, run_dir: str, device: str) -> None:
     """The decoder's tables (user and movie embeddings) as Parquet in the run's folder."""
-    mart_files.write_embeddings(loaded.scorer(graph_path, model_path, device), run_dir)
+    list_files.write_embeddings(loaded.scorer(graph_path, model_path, device), run_dir)
 
 
 @task(name="combine-lists")
 def combine_lists_task(run_dir: str, shard_rows: list[int], n_users: int) -> dict:
-    return dataclasses.asdict(mart_files.combine_lists(run_dir, shard_rows, n_users))
+    return dataclasses.asdict(list_files.combine_lists(run_dir, shard_rows, n_users))
 
 
 def prepare_lists(
@@ -46,8 +47,8 @@ def prepare_lists(
 ) -> dict:
     """Score every user, shard by shard, as tasks of the calling flow's task runner (one after
     another in its process, or in parallel on a Dask cluster), then join the shards' files:
-    the run's mart rows as Parquet (mart_files.PreparedRun as a dict)."""
-    mart_files.check_k(k)
+    the run's mart rows as Parquet (list_files.PreparedRun as a dict)."""
+    list_files.check_k(k)
     n_users = loaded.graph(graph_path).n_users
     shards = [
         lists_task.submit(graph_path, model_path, run_dir, k, device, i, (r.start, r.stop))
@@ -65,7 +66,7 @@ def publish_task(warehouse: str, record: dict, prepared: dict, retention: int = 
     rec = publish.RunRecord(
         **{**record, "started_at": dt.datetime.fromisoformat(record["started_at"])}
     )
-    result = publish.commit_run(warehouse, rec, mart_files.PreparedRun(**prepared), retention)
+    result = publish.commit_run(warehouse, rec, list_files.PreparedRun(**prepared), retention)
     get_run_logger().info(
         "published %s: %d recommendations; pruned %s",
         rec.run_id,

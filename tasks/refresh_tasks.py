@@ -6,10 +6,10 @@ from pathlib import Path
 
 from prefect import get_run_logger, task
 
-from reelgraph import results
-from reelgraph.graph import RatingGraph
-from reelgraph.refresh import refreshed_graph
-from reelgraph.run_layout import RunLayout
+from reelgraph.core.run_layout import RunLayout
+from reelgraph.graph.ratings import RatingGraph
+from reelgraph.serve import metrics_mart
+from reelgraph.serve.refresh import refreshed_graph
 from warehouse.read import Reader
 from warehouse.run_vectors import run_files
 
@@ -41,7 +41,7 @@ def refresh_graph_task(warehouse: str, outputs: str, run_id: str, dataset: str) 
         rows = [
             (m["model"], m["split"], m["metric"], m["k"], m["value"]) for m in r.metrics(base_id)
         ]
-    results.write_metrics(warehouse, run_id, rows)
+    metrics_mart.write_metrics(warehouse, run_id, rows)
     get_run_logger().info(
         "refreshing %s: %d ratings, %d new users, %d ratings of unknown movies skipped",
         base_id,

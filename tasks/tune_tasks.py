@@ -6,8 +6,8 @@ import json
 
 from prefect import get_run_logger, task
 
-from reelgraph import tuning
-from reelgraph.graph_build import build_graph
+from reelgraph.features.graph import build_graph
+from reelgraph.tune import search as tuning
 from warehouse import connect, create_tables
 from warehouse.connection import transaction
 

@@ -19,7 +19,7 @@ os.environ.pop("REELGRAPH_SOURCE", None)
 @pytest.fixture(scope="session")
 def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny synthetic preset, generated once per test session."""
-    from reelgraph.synthetic import generate
+    from reelgraph.synthetic.generator import generate
 
     return generate("tiny", tmp_path_factory.mktemp("tiny"), seed=0).directory
 
@@ -36,11 +36,11 @@ def write_dataset(folder: Path, **files: str) -> Path:
 @pytest.fixture(scope="session")
 def tiny_env(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     """The tiny preset ingested, split (random 0.8/0.1/0.1, seed 0) and featurised; its graph."""
-    from reelgraph.datasets import acquire
-    from reelgraph.features import build_features
-    from reelgraph.graph_build import build_graph
-    from reelgraph.ingest import ingest
-    from reelgraph.split import SplitParams, make_split
+    from reelgraph.features.graph import build_graph
+    from reelgraph.features.split import SplitParams, make_split
+    from reelgraph.features.tables import build_features
+    from reelgraph.ingest.datasets import acquire
+    from reelgraph.ingest.load import ingest
 
     work = tmp_path_factory.mktemp("tiny-wh")
     wh = work / "w.duckdb"
@@ -69,8 +69,8 @@ def tiny_graph(tiny_env: dict):
 @pytest.fixture(scope="session")
 def tiny_model(tiny_env: dict) -> Path:
     """A GraphSAGE trained briefly on the tiny graph."""
-    from reelgraph.train import train
-    from reelgraph.train_config import TrainConfig
+    from reelgraph.train.config import TrainConfig
+    from reelgraph.train.fit import train
 
     cfg = TrainConfig(epochs=15, lr=0.01, patience=100, log_every=100)
     return Path(train(tiny_env["graph"], tiny_env["work"] / "model", cfg).model_path)
@@ -128,7 +128,7 @@ def assert_resume_repeats(graph, folder: Path, cfg, crash_after: int):  # noqa: 
     repeats the whole one exactly. Returns the whole run's result."""
     import pytest
 
-    from reelgraph.train import train
+    from reelgraph.train.fit import train
 
     whole = train(graph, folder / "whole", cfg)
     with pytest.raises(KeyboardInterrupt):

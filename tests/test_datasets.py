@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from reelgraph import datasets
-from reelgraph.archives import extract_zip
-from reelgraph.datasets import DatasetError, Release, acquire, download_release
+from reelgraph.ingest import datasets
+from reelgraph.ingest.archives import extract_zip
+from reelgraph.ingest.datasets import DatasetError, Release, acquire, download_release
 
 
 def _zip_folder(folder: Path, zip_path: Path, prefix: str = "ml-test/") -> Path:

@@ -12,11 +12,11 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
-from reelgraph import decoder
+from reelgraph.core.run_layout import RunLayout
 from reelgraph.explorer.app import create_app
-from reelgraph.graph import RatingGraph
-from reelgraph.run_layout import RunLayout
-from reelgraph.scoring import Scorer
+from reelgraph.graph.ratings import RatingGraph
+from reelgraph.model import decoder
+from reelgraph.model.scoring import Scorer
 from warehouse.read import Reader, RecommendQuery
 
 TOL = 1e-4

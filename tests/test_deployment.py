@@ -78,7 +78,7 @@ def _run_block(name: str, tiny_dir: Path, tmp_path: Path, prefect_home: Path) ->
         "source": tiny_dir,
         "warehouse": tmp_path / "w.duckdb",
         "outputs": tmp_path / "outputs",
-        "train": '{"epochs": 2}',  # the spec's training settings (reelgraph.run_spec)
+        "train": '{"epochs": 2}',  # the spec's training settings (reelgraph.pipeline.run_spec)
         "k": 5,
         "device": "cpu",
         "refit": "false",
@@ -116,7 +116,7 @@ def _run_block(name: str, tiny_dir: Path, tmp_path: Path, prefect_home: Path) ->
             )
     finally:
         subprocess.run(
-            [sys.executable, "-m", "reelgraph.cli", "server", "down"],
+            [sys.executable, "-m", "reelgraph.cli.main", "server", "down"],
             cwd=ROOT,
             env=env,
             capture_output=True,

@@ -13,10 +13,10 @@ import pytest
 import torch
 from conftest import assert_resume_repeats
 
-from reelgraph.distributed import Ranks
-from reelgraph.graph import RatingGraph
-from reelgraph.train import train
-from reelgraph.train_config import TrainConfig, result_config
+from reelgraph.graph.ratings import RatingGraph
+from reelgraph.train.config import TrainConfig, result_config
+from reelgraph.train.distributed import Ranks
+from reelgraph.train.fit import train
 
 # The sampled-neighbourhood path (sample_above=0), as at 25m.
 CFG = TrainConfig(
@@ -50,11 +50,11 @@ def test_two_processes_train_checkpoint_resume_and_land_near_one(
 
 
 def test_torchrun_starts_the_ranks_of_a_training(tiny_graph: RatingGraph, tmp_path: Path) -> None:
-    """The multi-machine route, on one machine: torchrun's rendezvous, reelgraph.train_ddp."""
+    """The multi-machine route, on one machine: torchrun's rendezvous, reelgraph.train.ddp."""
     tiny_graph.save(tmp_path / "graph.pt")
     settings = {"epochs": 3, "lr": 0.01, "device": "cpu", "sample_above": 0}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
-    cmd += ["-m", "reelgraph.train_ddp", "--graph", str(tmp_path / "graph.pt")]
+    cmd += ["-m", "reelgraph.train.ddp", "--graph", str(tmp_path / "graph.pt")]
     cmd += ["--out", str(tmp_path / "out"), "--train", json.dumps(settings)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -72,7 +72,7 @@ def test_the_pipelines_train_flow_trains_across_two_processes(
     from prefect.testing.utilities import prefect_test_harness
 
     from flows.train_flow import train_flow
-    from reelgraph import train_ddp
+    from reelgraph.train import ddp as train_ddp
 
     started = []
 

@@ -15,8 +15,9 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import republish_record
 
-from reelgraph import fanout, mart_files, preflight
-from reelgraph.graph import user_shards
+from reelgraph.graph.ratings import user_shards
+from reelgraph.pipeline import fanout, preflight
+from reelgraph.serve import list_files
 
 EXACT = ("graphsage", "popularity", "ease", "global_mean", "bias")
 MODELS = ["popularity", "ease", "bias", "mf", "bpr_mf"]
@@ -51,9 +52,9 @@ def _assert_same_lists(a: list[tuple], b: list[tuple]) -> None:
 
 
 def test_shards_of_users_add_up_to_one_pass(tiny_graph, tiny_model: Path, tmp_path: Path) -> None:  # noqa: ANN001
-    from reelgraph.baselines import GraphSAGEAdapter
-    from reelgraph.evaluate import evaluate, evaluate_users, merge
-    from reelgraph.scoring import Scorer
+    from reelgraph.evaluate.baselines import GraphSAGEAdapter
+    from reelgraph.evaluate.protocol import evaluate, evaluate_users, merge
+    from reelgraph.model.scoring import Scorer
 
     scorer = Scorer.load(tiny_model, tiny_graph, "cpu")
     rec = GraphSAGEAdapter(scorer)
@@ -69,13 +70,13 @@ def test_shards_of_users_add_up_to_one_pass(tiny_graph, tiny_model: Path, tmp_pa
         whole.users_skipped,
     )
 
-    one = mart_files.prepare_run(tiny_graph, tiny_model, tmp_path / "one", k=5, device="cpu")
-    many = mart_files.prepare_run(
+    one = list_files.prepare_run(tiny_graph, tiny_model, tmp_path / "one", k=5, device="cpu")
+    many = list_files.prepare_run(
         tiny_graph, tiny_model, tmp_path / "many", k=5, device="cpu", shard_users=7
     )
     assert (one.recommendations, one.users) == (many.recommendations, many.users) == (200, 40)
-    assert not (tmp_path / "many" / mart_files.SHARDS_DIR).exists()  # joined, then removed
-    for name in mart_files.MART_FILES.values():
+    assert not (tmp_path / "many" / list_files.SHARDS_DIR).exists()  # joined, then removed
+    for name in list_files.MART_FILES.values():
         a, b = (pq.read_table(tmp_path / d / name).to_pylist() for d in ("one", "many"))
         if "embeddings" in name:
             assert a == b

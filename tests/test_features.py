@@ -9,10 +9,10 @@ import polars as pl
 import pytest
 from conftest import write_dataset
 
-from reelgraph.datasets import acquire
-from reelgraph.features import FeatureParams, build_features, load_feature_matrix
-from reelgraph.ingest import ingest
-from reelgraph.split import SplitParams, make_split
+from reelgraph.features.split import SplitParams, make_split
+from reelgraph.features.tables import FeatureParams, build_features, load_feature_matrix
+from reelgraph.ingest.datasets import acquire
+from reelgraph.ingest.load import ingest
 from warehouse import create_tables
 
 MOVIES = """movieId,title,genres
@@ -269,7 +269,7 @@ def test_split_protocols_are_repeatable_and_do_what_they_say(
             [t.split_id],
         ).fetchall()[0][0]
         assert n_cold == t.counts["cold_movies"]
-    from reelgraph.split import SplitError
+    from reelgraph.features.split import SplitError
 
     with pytest.raises(SplitError, match="val_fraction"):
         make_split(wh, SplitParams(val_fraction=0.6, test_fraction=0.5))

@@ -35,7 +35,7 @@ def test_ingest_flow_loads_then_skips_the_same_data(
 
 
 def test_cli_generate_and_ingest(prefect_harness, tmp_path: Path, monkeypatch, capsys) -> None:
-    from reelgraph.cli import main
+    from reelgraph.cli.main import main
 
     assert main(["generate", "--preset", "tiny", "--out", str(tmp_path / "d"), "--seed", "3"]) == 0
     assert "ratings.csv" in capsys.readouterr().out

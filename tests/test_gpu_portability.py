@@ -16,8 +16,8 @@ def test_model_stack_imports_without_prefect_duckdb_or_polars() -> None:
                 if name.split('.')[0] in {'prefect', 'duckdb', 'polars', 'pyarrow'}:
                     raise ImportError(f'{name} is not on the GPU machine')
         sys.meta_path.insert(0, Block())
-        import reelgraph.graph, reelgraph.model, reelgraph.train, reelgraph.scoring
-        import reelgraph.evaluate, reelgraph.baselines, reelgraph.metrics, reelgraph.synthetic_graph
+        import reelgraph.graph.ratings, reelgraph.model.recommender, reelgraph.train.fit, reelgraph.model.scoring
+        import reelgraph.evaluate.protocol, reelgraph.evaluate.baselines, reelgraph.evaluate.metrics, reelgraph.synthetic.graph
         print('ok')
     """)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

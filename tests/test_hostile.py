@@ -18,11 +18,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from reelgraph.archives import ZipLimits, extract_zip
-from reelgraph.cli import main
-from reelgraph.datasets import DatasetError, acquire
-from reelgraph.errors import ReelgraphError
-from reelgraph.ingest import IngestError, ingest
+from reelgraph.cli.main import main
+from reelgraph.core.errors import ReelgraphError
+from reelgraph.ingest.archives import ZipLimits, extract_zip
+from reelgraph.ingest.datasets import DatasetError, acquire
+from reelgraph.ingest.load import IngestError, ingest
 from tests.conftest import republish_record, write_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -295,12 +295,12 @@ def test_argument_mistakes_are_one_line_and_exit_1(capsys) -> None:
 
 
 def test_a_full_disk_is_one_line(tmp_path: Path, capsys, monkeypatch) -> None:
-    import reelgraph.synthetic
+    import reelgraph.synthetic.generator
 
     def full(*a, **k):  # noqa: ANN002, ANN003, ANN202
         raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "ratings.csv"))
 
-    monkeypatch.setattr(reelgraph.synthetic, "generate", full)
+    monkeypatch.setattr(reelgraph.synthetic.generator, "generate", full)
     err = refused(["generate", "--preset", "tiny", "--out", str(tmp_path)], capsys)
     assert "No space left on device" in err and "ratings.csv" in err
 
@@ -399,9 +399,9 @@ def test_reject_lines_count_physical_lines_after_a_multiline_title(tmp_path: Pat
 def test_publish_removes_what_runs_that_never_published_left(
     tiny_env: dict, tiny_model: Path, tmp_path: Path
 ) -> None:
-    from reelgraph import runs
-    from reelgraph.graph import RatingGraph
-    from reelgraph.publish import RunRecord, publish_run
+    from reelgraph.core import runs
+    from reelgraph.graph.ratings import RatingGraph
+    from reelgraph.serve.publish import RunRecord, publish_run
 
     wh = tmp_path / "w.duckdb"
     shutil.copy(tiny_env["warehouse"], wh)
@@ -468,7 +468,7 @@ def test_the_model_card_is_written_before_the_run_is_published(
     pipeline_run: dict, tmp_path: Path, monkeypatch
 ) -> None:
     """A kill right after the publish commit used to leave a published run without its card."""
-    import reelgraph.publish
+    import reelgraph.serve.publish
     from flows.publish_flow import publish_flow
 
     r = pipeline_run["result"]
@@ -483,7 +483,7 @@ def test_the_model_card_is_written_before_the_run_is_published(
     def killed(*a, **k):  # noqa: ANN002, ANN003, ANN202
         raise KeyboardInterrupt("killed at the commit")
 
-    monkeypatch.setattr(reelgraph.publish, "commit_run", killed)
+    monkeypatch.setattr(reelgraph.serve.publish, "commit_run", killed)
     from prefect.testing.utilities import prefect_test_harness
 
     record = republish_record("again", r["split"]["split_id"])
@@ -511,7 +511,7 @@ def test_the_model_card_is_written_before_the_run_is_published(
 
 
 def test_a_checkpoint_folder_has_one_writer(tmp_path: Path) -> None:
-    from reelgraph import runs
+    from reelgraph.core import runs
 
     shared, private = tmp_path / "ckpt", tmp_path / "ckpt-run2"
     shared.mkdir()
@@ -595,7 +595,7 @@ def test_sigterm_ends_a_run_within_10_s_keeping_the_last_good_state(
         started = "training epoch"
     before = _raw_counts(wh) if wh.exists() else None
     proc = subprocess.Popen(
-        [sys.executable, "-m", "reelgraph.cli", *argv],
+        [sys.executable, "-m", "reelgraph.cli.main", *argv],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

@@ -6,8 +6,8 @@ import duckdb
 import pytest
 from conftest import write_dataset
 
-from reelgraph.datasets import acquire
-from reelgraph.ingest import IngestError, ingest
+from reelgraph.ingest.datasets import acquire
+from reelgraph.ingest.load import IngestError, ingest
 
 MOVIES = 'movieId,title,genres\n1,Alpha (1999),Drama\n2,"Beta, The (2001)",Comedy|Drama\n3,Gamma,(no genres listed)\n'
 RATINGS_HEADER = "userId,movieId,rating,timestamp\n"
@@ -200,7 +200,7 @@ def test_missing_optional_files_are_recorded_and_required_ones_are_errors(tmp_pa
     }
     assert _rows(wh, "SELECT count(*) FROM raw.genome_scores") == [(0,)]  # present, empty
     (folder / "movies.csv").unlink()
-    from reelgraph.datasets import DatasetError
+    from reelgraph.ingest.datasets import DatasetError
 
     with pytest.raises(DatasetError, match="missing required file"):
         _load(folder, wh)

@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from reelgraph.evaluate import (
+from reelgraph.evaluate.metrics import rating_metrics
+from reelgraph.evaluate.protocol import (
     RankingAccumulator,
     Relevance,
     hits_matrix,
     ndcg_ref_sums,
     ranking_at_k,
 )
-from reelgraph.metrics import rating_metrics
 
 
 def test_rating_metrics_by_hand() -> None:

@@ -8,14 +8,14 @@ import pytest
 import torch
 from conftest import assert_resume_repeats, outcome
 
-from reelgraph.errors import TrainingError
-from reelgraph.graph import RatingGraph
-from reelgraph.model import GraphSAGERecommender, message_graph
-from reelgraph.model_io import default_model_config, load_model, select_device
-from reelgraph.scoring import Scorer, ScoringError
-from reelgraph.sparse import BipartiteAdjacency
-from reelgraph.train import train
-from reelgraph.train_config import TrainConfig, refit_settings
+from reelgraph.core.errors import TrainingError
+from reelgraph.graph.ratings import RatingGraph
+from reelgraph.graph.sparse import BipartiteAdjacency
+from reelgraph.model.recommender import GraphSAGERecommender, message_graph
+from reelgraph.model.saved import default_model_config, load_model, select_device
+from reelgraph.model.scoring import Scorer, ScoringError
+from reelgraph.train.config import TrainConfig, refit_settings
+from reelgraph.train.fit import train
 
 FAST = TrainConfig(epochs=30, lr=0.01, patience=100, checkpoint_every=5, log_every=100)
 
@@ -178,8 +178,8 @@ def test_non_finite_loss_stops_with_a_clear_error(tiny_graph: RatingGraph, tmp_p
 def test_csr_sage_layer_matches_pyg_sageconv_forward_and_gradient() -> None:
     from torch_geometric.nn import SAGEConv
 
-    from reelgraph.layers import SAGEConvCSR
-    from reelgraph.sparse import BipartiteAdjacency
+    from reelgraph.graph.sparse import BipartiteAdjacency
+    from reelgraph.model.layers import SAGEConvCSR
 
     torch.manual_seed(0)
     n_u, n_m, e = 7, 5, 15
@@ -207,7 +207,7 @@ def test_message_matrices_match_a_dense_masked_mean_in_value_and_gradient(
 ) -> None:
     """Whatever the column blocks (CPU splits products by column range) and whatever order the
     edges arrive in, each direction is the mean over the kept edges, scaled per edge."""
-    from reelgraph.sparse import BipartiteAdjacency
+    from reelgraph.graph.sparse import BipartiteAdjacency
 
     gen = torch.Generator().manual_seed(0)
     n_u, n_m = 7, 5
@@ -324,7 +324,7 @@ def test_each_output_comes_from_its_own_best_validation_epoch(
 
 
 def test_pair_dot_matches_autograd_of_the_plain_gather() -> None:
-    from reelgraph import layers as model_module
+    from reelgraph.model import layers as model_module
 
     gen = torch.Generator().manual_seed(0)
     a = torch.randn(7, 3, dtype=torch.float64, generator=gen, requires_grad=True)
@@ -353,7 +353,7 @@ def _every_rating_as_train(graph: RatingGraph) -> RatingGraph:
 def test_warm_refit_starts_from_the_evaluated_weights_and_trains_on_every_rating(
     tiny_graph: RatingGraph, tiny_model: Path, tmp_path: Path
 ) -> None:
-    from reelgraph.train import Trainer
+    from reelgraph.train.loop import Trainer
 
     everything = _every_rating_as_train(tiny_graph)
     evaluated, _ = load_model(tiny_model)
@@ -380,7 +380,7 @@ def test_warm_start_refuses_a_model_of_other_movies(
 
 
 def test_refit_epochs_are_a_share_of_the_chosen_ones_or_all_of_them() -> None:
-    from reelgraph.train_config import refit_epochs
+    from reelgraph.train.config import refit_epochs
 
     assert refit_epochs(41, 34, 0.0) == (41, 34)
     assert refit_epochs(41, 34, 0.25) == (11, 9)

@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from reelgraph.cli import main
+from reelgraph.cli.main import main
 
 
 def test_pipeline_publishes_every_output(pipeline_run: dict) -> None:

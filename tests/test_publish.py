@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from reelgraph.publish import RunRecord, publish_run
+from reelgraph.serve.publish import RunRecord, publish_run
 
 K = 5
 
@@ -129,8 +129,8 @@ def test_failure_midway_leaves_latest_on_the_previous_run(
 _PUBLISHER = textwrap.dedent("""
     import sys, time, datetime as dt
     from pathlib import Path
-    from reelgraph.graph import RatingGraph
-    from reelgraph.publish import RunRecord, publish_run
+    from reelgraph.graph.ratings import RatingGraph
+    from reelgraph.serve.publish import RunRecord, publish_run
     wh, graph, model, checksum, split, run_id, flag, hold = sys.argv[1:9]
     def hook(con):
         Path(flag).write_text("inside")
@@ -256,7 +256,7 @@ def test_hive_partitioned_marts_match_the_warehouse_for_kept_runs(
 ) -> None:
     """What Spark or Trino would read (hive partitioning on run_id) is what marts.* holds for
     the runs retention keeps; a pruned run's partitions go with it."""
-    from reelgraph.hive_marts import TABLES
+    from reelgraph.serve.hive import TABLES
     from warehouse import create_tables
 
     wh = _warehouse(tiny_env, tmp_path)

@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 import torch
 
-from reelgraph.graph import RatingGraph
-from reelgraph.losses import NegativeSampler, RankingBatch, RankingObjective
-from reelgraph.model import message_graph
-from reelgraph.model_io import default_model_config
-from reelgraph.sampling import Block, NeighbourIndex
-from reelgraph.train import Trainer
-from reelgraph.train_config import TrainConfig
+from reelgraph.graph.ratings import RatingGraph
+from reelgraph.graph.sampling import Block, NeighbourIndex
+from reelgraph.model.recommender import message_graph
+from reelgraph.model.saved import default_model_config
+from reelgraph.train.config import TrainConfig
+from reelgraph.train.loop import Trainer
+from reelgraph.train.losses import NegativeSampler, RankingBatch, RankingObjective
 
 
 def _vectors(n_users: int, n_movies: int, d: int = 4, seed: int = 0):  # noqa: ANN202
@@ -142,8 +142,8 @@ def test_a_block_with_every_neighbour_computes_what_the_full_graph_does(
 
 
 def test_sampled_neighbours_come_from_the_message_edges_only(tiny_graph: RatingGraph) -> None:
-    from reelgraph.sampling import sample_neighbours
-    from reelgraph.sparse import BipartiteAdjacency
+    from reelgraph.graph.sampling import sample_neighbours
+    from reelgraph.graph.sparse import BipartiteAdjacency
 
     u, m, _ = tiny_graph.part("train")
     adj = BipartiteAdjacency.build(u, m, tiny_graph.n_users, tiny_graph.n_movies)
@@ -160,7 +160,7 @@ def test_sampled_neighbours_come_from_the_message_edges_only(tiny_graph: RatingG
 
 
 def test_sampled_training_runs_and_repeats_exactly(tiny_graph: RatingGraph, tmp_path: Path) -> None:
-    from reelgraph.train import train
+    from reelgraph.train.fit import train
 
     cfg = TrainConfig(
         epochs=4,
@@ -180,7 +180,7 @@ def test_sampled_training_runs_and_repeats_exactly(tiny_graph: RatingGraph, tmp_
 
 
 def test_tuning_never_reads_the_test_split(tiny_graph: RatingGraph) -> None:
-    from reelgraph.tuning import tune, without_test
+    from reelgraph.tune.search import tune, without_test
 
     assert without_test(tiny_graph).edges["test"].shape[1] == 0
     flipped = tiny_graph.edges["test"].clone()
@@ -194,7 +194,7 @@ def test_tuning_never_reads_the_test_split(tiny_graph: RatingGraph) -> None:
 
 
 def test_genre_agreement_reads_structure() -> None:
-    from reelgraph.embedding_quality import genre_agreement
+    from reelgraph.serve.embedding_quality import genre_agreement
 
     genres = ["Drama", "Comedy", "Horror|Thriller", "Drama|Romance"] * 50
     onehot = {"Drama": 0, "Comedy": 1, "Horror|Thriller": 2, "Drama|Romance": 3}
@@ -208,7 +208,7 @@ def test_genre_agreement_reads_structure() -> None:
 def test_cosine_neighbours_are_exact_and_place_the_row_itself_as_asked() -> None:
     """The neighbours genre agreement counts and UMAP lays out: the brute-force cosine order,
     never the row itself, or the row itself first (cosine 1) for UMAP."""
-    from reelgraph.embedding_quality import cosine_neighbours
+    from reelgraph.serve.embedding_quality import cosine_neighbours
 
     rng = np.random.default_rng(2)
     vectors = rng.normal(size=(300, 6))
@@ -229,7 +229,7 @@ def test_cosine_neighbours_are_exact_and_place_the_row_itself_as_asked() -> None
 def test_genre_agreement_over_a_sample_of_movies_estimates_the_whole() -> None:
     """Large catalogues look up the neighbours of a seeded sample of movies (among all of
     them): an estimate near the figure over every movie, the same for the same seed."""
-    from reelgraph.embedding_quality import genre_agreement
+    from reelgraph.serve.embedding_quality import genre_agreement
 
     rng = np.random.default_rng(1)
     genres = [["Drama", "Comedy", "Horror", "Drama|Romance"][i] for i in rng.integers(0, 4, 2000)]
@@ -247,7 +247,7 @@ def test_ease_scores_are_its_closed_form(tiny_graph: RatingGraph) -> None:
     """EASE's sparse Gram and sparse row products give Steck's closed form, computed densely:
     B = I - P / diag(P), P = (X'X + lambda I)^-1 over the modelled movies; every other movie
     ranks last."""
-    from reelgraph.baselines_ranking import EASE, EASEConfig
+    from reelgraph.evaluate.ranking_baselines import EASE, EASEConfig
 
     cfg = EASEConfig(reg=7.0, max_items=40)
     model = EASE(tiny_graph, cfg)
@@ -268,8 +268,8 @@ def test_ease_scores_are_its_closed_form(tiny_graph: RatingGraph) -> None:
 
 @pytest.mark.parametrize("name", ["bpr_mf", "ials", "lightgcn", "ease"])
 def test_ranking_baselines_rank_better_than_chance(tiny_graph: RatingGraph, name: str) -> None:
-    from reelgraph import baselines
-    from reelgraph.evaluate import evaluate
+    from reelgraph.evaluate import baselines
+    from reelgraph.evaluate.protocol import evaluate
 
     small = {"bpr_mf": {"epochs": 30}, "lightgcn": {"epochs": 10}, "ials": {}, "ease": {}}
     rec = baselines.build_baseline(name, tiny_graph, small[name])
@@ -296,7 +296,7 @@ def test_ranking_baselines_rank_better_than_chance(tiny_graph: RatingGraph, name
 def test_a_time_budget_stops_epoch_baselines_and_says_so(
     tiny_graph: RatingGraph, name: str
 ) -> None:
-    from reelgraph import baselines
+    from reelgraph.evaluate import baselines
 
     rec = baselines.build_baseline(name, tiny_graph, {"epochs": 5, "max_minutes": 0.0})
     assert rec.stopped_by_budget and len(rec.history) == 1
@@ -310,8 +310,8 @@ def test_a_time_budget_stops_epoch_baselines_and_says_so(
 def test_scores_written_into_the_buffer_are_the_models_own(
     tiny_graph: RatingGraph, name: str
 ) -> None:
-    from reelgraph import baselines
-    from reelgraph.evaluate import scores_into
+    from reelgraph.evaluate import baselines
+    from reelgraph.model.top_k import scores_into
 
     quick = {"mf": {"epochs": 2}, "lightgcn": {"epochs": 2}, "bpr_mf": {"epochs": 2}}
     rec = baselines.build_baseline(name, tiny_graph, quick.get(name, {}))
@@ -328,10 +328,10 @@ def test_scores_written_into_the_buffer_are_the_models_own(
 def test_graphsage_scores_written_into_the_buffer_are_its_own(
     tiny_graph: RatingGraph, tiny_model
 ) -> None:
-    from reelgraph.baselines import GraphSAGEAdapter
-    from reelgraph.evaluate import scores_into
-    from reelgraph.model_io import load_model
-    from reelgraph.scoring import Scorer
+    from reelgraph.evaluate.baselines import GraphSAGEAdapter
+    from reelgraph.model.saved import load_model
+    from reelgraph.model.scoring import Scorer
+    from reelgraph.model.top_k import scores_into
 
     model, _ = load_model(tiny_model)
     rec = GraphSAGEAdapter(Scorer.from_model(model, tiny_graph, torch.device("cpu")))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from reelgraph.baselines_rating import MF, Bias, MFConfig
-from reelgraph.graph import RatingGraph
+from reelgraph.evaluate.rating_baselines import MF, Bias, MFConfig
+from reelgraph.graph.ratings import RatingGraph
 
 
 def test_mf_gradients_are_autograds(tiny_graph: RatingGraph) -> None:

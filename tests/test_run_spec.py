@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from reelgraph import run_spec
-from reelgraph.cli import build_parser
-from reelgraph.model_config import ModelConfig
-from reelgraph.run_config import RunConfig, graphsage_settings
-from reelgraph.run_spec import RunSpec, SpecError
-from reelgraph.train_config import TrainConfig
+from reelgraph.cli.main import build_parser
+from reelgraph.model.config import ModelConfig
+from reelgraph.pipeline import run_spec
+from reelgraph.pipeline.run_spec import RunSpec, SpecError
+from reelgraph.train.config import TrainConfig
+from reelgraph.tune.run_config import RunConfig, graphsage_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -58,7 +58,7 @@ def test_precedence_defaults_then_config_then_the_spec() -> None:
 
 
 def test_every_shipped_config_is_valid_and_the_default_of_its_dataset(tmp_path: Path) -> None:
-    from reelgraph import run_config
+    from reelgraph.tune import run_config
 
     shipped = sorted(run_config.PACKAGE_CONFIGS.glob("*.json"))
     assert {p.stem for p in shipped} >= {"ml-latest-small", "synthetic-25m"}
@@ -81,7 +81,7 @@ def test_the_flow_takes_exactly_the_spec_fields() -> None:
 
 def test_prefect_yaml_is_generated_from_the_spec() -> None:
     text = (ROOT / "prefect.yaml").read_text()
-    assert run_spec.prefect_parameters() in text, "run: python -m reelgraph.run_spec"
+    assert run_spec.prefect_parameters() in text, "run: python -m reelgraph.pipeline.run_spec"
     deployment = next(
         d for d in yaml.safe_load(text)["deployments"] if d["name"] == "weekly-pipeline"
     )

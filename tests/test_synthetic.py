@@ -5,7 +5,7 @@ from pathlib import Path
 
 import polars as pl
 
-from reelgraph.synthetic import PRESETS, generate
+from reelgraph.synthetic.generator import PRESETS, generate
 
 
 def _digest(folder: Path) -> dict[str, str]:

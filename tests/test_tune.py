@@ -10,7 +10,7 @@ import duckdb
 import pytest
 from conftest import run_tiny_flow
 
-from reelgraph import run_config
+from reelgraph.tune import run_config
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,7 @@ def test_tune_records_every_trial_and_writes_the_winners(tuned: dict) -> None:
 
 
 def test_a_bad_config_is_one_line_before_any_work(tmp_path: Path, capsys) -> None:
-    from reelgraph.cli import main
+    from reelgraph.cli.main import main
 
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"graphsage": {"model": {"rank_dimm": 64}}}))

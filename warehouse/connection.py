@@ -10,7 +10,7 @@ from pathlib import Path
 
 import duckdb
 
-from reelgraph.errors import ReelgraphError
+from reelgraph.core.errors import ReelgraphError
 
 
 class WarehouseError(ReelgraphError):

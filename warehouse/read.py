@@ -13,9 +13,9 @@ from pathlib import Path
 import duckdb
 import numpy as np
 
-from reelgraph import decoder
-from reelgraph.conventions import NO_GENRES, RELEVANT_RATING
-from reelgraph.errors import ReadError, first_line
+from reelgraph.core.conventions import NO_GENRES, RELEVANT_RATING
+from reelgraph.core.errors import ReadError, first_line
+from reelgraph.model import decoder
 from warehouse.connection import connect, fetch_one, sql_text
 from warehouse.run_vectors import RunMatrix, run_matrix
 
@@ -181,7 +181,7 @@ class Reader:
         self, run: str, mat: RunMatrix, user: tuple, q: RecommendQuery
     ) -> list[dict]:
         """The whole catalogue scored from the published vectors by the model's own decoder
-        (reelgraph.decoder): score = <y_u, y_m> + c_m; predicted rating = global_mean + b_u +
+        (reelgraph.model.decoder): score = <y_u, y_m> + c_m; predicted rating = global_mean + b_u +
         b_m + <z_u, z_m> in [0.5, 5]. The most relevant movies are those of highest score; the
         least relevant those of lowest predicted rating (as publishing ranks them). A movie the user rated
         (in any part of the run's split; every rating for a refresh run) is never a candidate;

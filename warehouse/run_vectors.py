@@ -12,8 +12,8 @@ from pathlib import Path
 import duckdb
 import numpy as np
 
-from reelgraph import decoder
-from reelgraph.errors import ReadError
+from reelgraph.core.errors import ReadError
+from reelgraph.model import decoder
 
 
 @dataclasses.dataclass(frozen=True)

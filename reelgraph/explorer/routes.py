@@ -18,9 +18,9 @@ from fastapi import APIRouter, Body, HTTPException, Query
 from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 
-from reelgraph.conventions import RATING_MAX, RATING_MIN
-from reelgraph.errors import ReelgraphError
-from reelgraph.run_layout import RunLayout
+from reelgraph.core.conventions import RATING_MAX, RATING_MIN
+from reelgraph.core.errors import ReelgraphError
+from reelgraph.core.run_layout import RunLayout
 from warehouse import WarehouseError
 from warehouse.connection import SharedReadConnection
 from warehouse.read import Reader, ReadError, RecommendQuery, parse_years
@@ -281,9 +281,9 @@ def list_routes(ctx: ExplorerContext) -> APIRouter:
     return router
 
 
-def _load_scorer(model_path: Path, graph_path: str | None):  # noqa: ANN202 - reelgraph.scoring.Scorer
-    from reelgraph.graph import RatingGraph
-    from reelgraph.scoring import Scorer
+def _load_scorer(model_path: Path, graph_path: str | None):  # noqa: ANN202 - reelgraph.model.scoring.Scorer
+    from reelgraph.graph.ratings import RatingGraph
+    from reelgraph.model.scoring import Scorer
 
     if not model_path.is_file() or not graph_path or not Path(graph_path).is_file():
         raise HTTPException(

@@ -1,0 +1,237 @@
+"""The command line's read-only commands: recommend, runs, metrics, similar, sql and explore,
+over the read API (warehouse/read.py) and the explorer."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from reelgraph.core import settings
+from reelgraph.core.errors import CliError
+from reelgraph.pipeline import preflight
+
+# The columns each command prints, in order (--json prints every field).
+LIST_COLUMNS = "rank movie_id title year genres score predicted_rating because_title".split()
+RUN_COLUMNS = "run_id dataset status latest device test_rmse test_recall_at_20 finished_at".split()
+METRIC_COLUMNS = "model rmse mae recall@20 ndcg@20 precision@10 map@20 hit_rate@20".split()
+METRIC_COLUMNS += ["coverage@20", "novelty@20"]
+
+
+def _reader(args: argparse.Namespace):  # noqa: ANN202
+    from warehouse.read import Reader
+
+    return Reader(settings.warehouse_path(args.warehouse))
+
+
+def _emit(rows: list[dict], as_json: bool, columns: list[str] | None = None) -> None:
+    if as_json:
+        print(json.dumps(rows, indent=2, default=str))
+        return
+    if not rows:
+        print("(no rows)")
+        return
+    print(format_table(rows, columns))
+
+
+def format_table(rows: list[dict], columns: list[str] | None = None) -> str:
+    """A plain aligned text table: numbers right-aligned, floats to 3 decimals."""
+    cols = columns or list(rows[0])
+
+    def cell(v: object) -> str:
+        if v is None:
+            return ""
+        if isinstance(v, float):
+            return f"{v:.3f}"
+        return str(v)
+
+    cells = [[cell(r.get(c)) for c in cols] for r in rows]
+    widths = [min(max(len(c), *(len(row[i]) for row in cells)), 60) for i, c in enumerate(cols)]
+    numeric = [
+        all(isinstance(r.get(c), int | float) or r.get(c) is None for r in rows) for c in cols
+    ]
+
+    def fmt(values: list[str]) -> str:
+        out = []
+        for v, w, num in zip(values, widths, numeric, strict=True):
+            v = v if len(v) <= w else v[: w - 1] + "…"
+            out.append(v.rjust(w) if num else v.ljust(w))
+        return "  ".join(out).rstrip()
+
+    return "\n".join([fmt(cols), fmt(["-" * w for w in widths]), *(fmt(r) for r in cells)])
+
+
+def _cmd_recommend(args: argparse.Namespace) -> int:
+    from warehouse.read import RecommendQuery, parse_years
+
+    year_from, year_to = parse_years(args.years)
+    genres = tuple(g.strip() for g in args.genres.split(",") if g.strip()) if args.genres else ()
+    q = RecommendQuery(
+        user_id=args.user,
+        genres=genres,
+        year_from=year_from,
+        year_to=year_to,
+        min_score=args.min_score,
+        k=args.k,
+        least=args.least,
+        run_id=args.run,
+    )
+    with _reader(args) as r:
+        rows = r.recommend(q)
+    if not args.json and not rows:
+        print(
+            "no movie matches these filters; widen --genres/--years or lower --min-score",
+            file=sys.stderr,
+        )
+        return 0
+    _emit(rows, args.json, LIST_COLUMNS)
+    return 0
+
+
+def _cmd_runs(args: argparse.Namespace) -> int:
+    with _reader(args) as r:
+        rows = r.runs()
+    _emit(rows, args.json, None if args.json else RUN_COLUMNS)
+    return 0
+
+
+def _cmd_metrics(args: argparse.Namespace) -> int:
+    with _reader(args) as r:
+        rows = r.metrics(args.run)
+    if args.json:
+        _emit(rows, True)
+        return 0
+    # One row per model, one column per metric@k: the comparison people read.
+    table: dict[str, dict] = {}
+    for row in rows:
+        if row["split"] != "test":
+            continue
+        name = f"{row['metric']}@{row['k']}" if row["k"] is not None else row["metric"]
+        table.setdefault(row["model"], {"model": row["model"]})[name] = row["value"]
+    print(f"run {rows[0]['run_id'] if rows else args.run}: test split")
+    _emit(list(table.values()), False, METRIC_COLUMNS)
+    return 0
+
+
+def _cmd_similar(args: argparse.Namespace) -> int:
+    with _reader(args) as r:
+        rows = r.similar(args.movie, args.k, args.run)
+        seed = r.movie(args.movie)
+    if not args.json and seed:
+        print(f"movies closest to {seed['title']} ({seed['genres']}) in embedding space:")
+    _emit(rows, args.json, ["movie_id", "title", "year", "genres", "similarity"])
+    return 0
+
+
+def _cmd_sql(args: argparse.Namespace) -> int:
+    with _reader(args) as r:
+        cols, rows = r.sql(args.query, args.limit)
+    _emit([dict(zip(cols, row, strict=True)) for row in rows], args.json, cols or None)
+    return 0
+
+
+def _cmd_explore(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from reelgraph.explorer.app import LOCAL_HOSTS, create_app
+
+    wh = settings.warehouse_path(args.warehouse)
+    if not wh.exists():
+        raise CliError(f"no warehouse at {wh}; run `reelgraph run` first or pass --warehouse")
+    preflight.at_least("--port", args.port, 1)
+    preflight.at_least("--max-body-kb", args.max_body_kb, 1)
+    preflight.at_least("--max-coldstart-ratings", args.max_coldstart_ratings, 1)
+    hosts = [*LOCAL_HOSTS, *(args.allowed_host or [])]
+    if args.host not in LOCAL_HOSTS:
+        print(f"warning: serving on {args.host}, reachable from other machines", file=sys.stderr)
+        if args.host not in ("0.0.0.0", "::"):
+            hosts.append(args.host)
+    app = create_app(
+        wh,
+        settings.outputs_dir(args.outputs),
+        args.run,
+        allowed_hosts=hosts,
+        max_body_bytes=args.max_body_kb * 1024,
+        max_coldstart_ratings=args.max_coldstart_ratings,
+    )
+    print(f"reelgraph explorer on http://{args.host}:{args.port}/ (Ctrl-C stops it)")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def warehouse_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--warehouse",
+        help=f"DuckDB file (default {settings.DEFAULT_WAREHOUSE} or ${settings.WAREHOUSE_ENV})",
+    )
+
+
+def add_read_commands(sub: argparse._SubParsersAction) -> None:
+    """recommend, runs, metrics, similar, sql and explore, on the `reelgraph` parser."""
+
+    def reader_parser(name: str, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text)
+        warehouse_flag(p)
+        p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+        return p
+
+    p = reader_parser("recommend", "top-K (or least relevant) movies for a user, with filters")
+    p.add_argument("--user", type=int, required=True, help="MovieLens user id")
+    p.add_argument(
+        "--genres",
+        help="comma-separated; a movie qualifies if it has any of them, e.g. Comedy,Drama",
+    )
+    p.add_argument(
+        "--years", help="release years FROM:TO, e.g. 1990:2010 (either side may be empty)"
+    )
+    p.add_argument(
+        "--min-score", type=float, help="only movies whose ranking score is at least this"
+    )
+    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--least", action="store_true", help="the least relevant movies instead")
+    p.add_argument("--run", help="a published run id (default: the latest)")
+    p.set_defaults(func=_cmd_recommend)
+
+    p = reader_parser("runs", "published runs, newest first")
+    p.set_defaults(func=_cmd_runs)
+
+    p = reader_parser("metrics", "every model's test metrics of a run")
+    p.add_argument("--run", help="a published run id (default: the latest)")
+    p.set_defaults(func=_cmd_metrics)
+
+    p = reader_parser("similar", "movies closest to a movie in the model's embedding space")
+    p.add_argument("--movie", type=int, required=True, help="MovieLens movie id")
+    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--run", help="a published run id (default: the latest)")
+    p.set_defaults(func=_cmd_similar)
+
+    p = reader_parser("sql", "run a read-only SQL query on the warehouse")
+    p.add_argument("query")
+    p.add_argument("--limit", type=int, default=1000, help="print at most this many rows")
+    p.set_defaults(func=_cmd_sql)
+
+    p = sub.add_parser("explore", help="serve the web explorer (read-only)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8765)
+    warehouse_flag(p)
+    p.add_argument(
+        "--outputs",
+        help=f"outputs folder with the runs' figures (default {settings.DEFAULT_OUTPUTS})",
+    )
+    p.add_argument("--run", help="the run shown by default (default: the latest)")
+    p.add_argument(
+        "--allowed-host",
+        action="append",
+        help="a Host header to answer besides localhost's (repeat it; the name people type "
+        "when serving on 0.0.0.0); others get 400, which stops DNS-rebinding pages",
+    )
+    p.add_argument(
+        "--max-body-kb", type=int, default=64, help="largest request body accepted (default 64)"
+    )
+    p.add_argument(
+        "--max-coldstart-ratings",
+        type=int,
+        default=1000,
+        help="most ratings in one cold-start request (default 1000)",
+    )
+    p.set_defaults(func=_cmd_explore)

@@ -1,0 +1,248 @@
+"""GraphSAGE recommender over the bipartite user-movie graph (PyG SAGEConv layers): two 2-layer
+encoders, one for predicted ratings and one for the top-K order, each one matrix product over
+the whole catalogue at scoring time.
+
+Encoders (SAGEEncoder): both node types are projected into one hidden space (plus learned id
+embeddings where enabled), then two GraphSAGE layers pass messages in both directions over
+one or two relations:
+  - `rates`:     the neighbours' states, averaged (GraphSAGE's mean) or degree-normalised
+                 (1 / sqrt(d_u d_m), as GCN and LightGCN do);
+  - `rates_dev`: the same weighted by (rating - global mean), so a user's state knows what they
+                 liked and disliked, not only what they watched.
+Messages run over torch-native CSR adjacency (see reelgraph.graph.ratings), so no pyg-lib / torch-sparse.
+The output is the last layer's state, or the mean of the input and both layers' states (as
+LightGCN combines its layers: the id embedding reaches the output directly as well as through
+its neighbours).
+
+Decoder, two outputs from two encoders:
+    rating(u, m) = global_mean + b_u + b_m + <z_u, z_m>   (stars; MSE)
+    rank(u, m)   = <y_u, y_m> + c_m                        (the list; sampled softmax or BPR)
+A rating model alone ranks poorly over the whole catalogue: it puts rarely-rated movies with a
+few high ratings on top. The ranking encoder learns which movies a user will watch and like,
+with its own settings (id embeddings help it and hurt ratings, which they memorise). With
+`rank_temperature` > 0 the ranking vectors are unit length (y_m divided by the temperature),
+so `similar` and explanations read a cosine. With rank_head=False the ranking is the
+predicted rating.
+
+Users with no id embedding (added after training, or cold) are encoded from their features and
+the movies they rated: inductive scoring without retraining.
+
+The decoder's formulas are in reelgraph.model.decoder (shared with the numpy readers).
+
+Imports only torch / torch_geometric / numpy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+from torch import nn
+
+from reelgraph.graph.messages import MessageGraph, message_graph
+from reelgraph.graph.sampling import Block
+from reelgraph.model import decoder
+from reelgraph.model.config import COMBINES, ModelConfig
+from reelgraph.model.encoder import SAGEEncoder
+from reelgraph.model.layers import pair_dot
+
+__all__ = ["COMBINES", "Encoded", "GraphSAGERecommender", "ModelConfig", "message_graph"]
+
+
+@dataclasses.dataclass
+class Encoded:
+    """Node outputs of the encoders: embeddings and biases of every user and movie."""
+
+    z_user: torch.Tensor  # (n_users, embed_dim) rating embeddings
+    b_user: torch.Tensor  # (n_users,)
+    z_movie: torch.Tensor  # (n_movies, embed_dim)
+    b_movie: torch.Tensor  # (n_movies,)
+    c_movie: torch.Tensor  # (n_movies,) ranking bias
+    y_user: torch.Tensor  # (n_users, rank_dim) ranking embeddings
+    y_movie: torch.Tensor  # (n_movies, rank_dim)
+    movie_states: list[torch.Tensor] | None = None  # rating encoder's layer inputs (inductive)
+    rank_movie_states: list[torch.Tensor] | None = None  # the same, of the ranking encoder
+
+
+class GraphSAGERecommender(nn.Module):
+    """The rating encoder, the ranking encoder, and the decoder both outputs share."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        d = cfg.embed_dim
+        # Rating embedding z and bias b of users and movies.
+        self.rating = SAGEEncoder(
+            cfg,
+            cfg.hidden,
+            d + 1,
+            d + 1,
+            cfg.id_embeddings,
+            2 if cfg.rating_messages else 1,
+            "mean",
+            "last",
+            cfg.dropout,
+        )
+        # Ranking embedding y of users, y and bias c of movies.
+        self.ranking = (
+            SAGEEncoder(
+                cfg,
+                cfg.rank_hidden,
+                cfg.rank_dim,
+                cfg.rank_dim + 1,
+                cfg.rank_id_embeddings,
+                2 if cfg.rank_rating_messages else 1,
+                cfg.rank_aggr,
+                cfg.rank_combine,
+                cfg.rank_dropout,
+            )
+            if cfg.rank_head
+            else None
+        )
+
+    @property
+    def needs_rating_messages(self) -> bool:
+        return self.cfg.rating_messages or (self.cfg.rank_head and self.cfg.rank_rating_messages)
+
+    # ------------------------------------------------------------------ encoding
+
+    def encode_rating(
+        self, x_user: torch.Tensor, x_movie: torch.Tensor, graph: MessageGraph, keep: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, list | None]:
+        """(z_user, b_user, z_movie, b_movie, movie states)."""
+        u, m, states = self.rating(x_user, x_movie, graph, keep)
+        return (*self._rating_outputs(u, m), states)
+
+    def encode_ranking(
+        self, x_user: torch.Tensor, x_movie: torch.Tensor, graph: MessageGraph, keep: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list | None]:
+        """(y_user, y_movie, c_movie, movie states)."""
+        assert self.ranking is not None
+        u, m, states = self.ranking(x_user, x_movie, graph, keep)
+        return (*self._ranking_outputs(u, m), states)
+
+    def encode_rating_block(
+        self,
+        x_user: torch.Tensor,
+        x_movie: torch.Tensor,
+        graph: MessageGraph,
+        block: Block,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """encode_rating of a mini-batch block's seed users and movies only (rows in the
+        block's order): (z_user, b_user, z_movie, b_movie)."""
+        return self._rating_outputs(*self.rating.forward_block(x_user, x_movie, graph, block))
+
+    def encode_ranking_block(
+        self,
+        x_user: torch.Tensor,
+        x_movie: torch.Tensor,
+        graph: MessageGraph,
+        block: Block,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """encode_ranking of a block's seeds only: (y_user, y_movie, c_movie)."""
+        assert self.ranking is not None
+        return self._ranking_outputs(*self.ranking.forward_block(x_user, x_movie, graph, block))
+
+    def _rating_outputs(
+        self, u: torch.Tensor, m: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        d = self.cfg.embed_dim
+        # Contiguous copies: gathers of millions of rows from a strided view run several times slower.
+        return (
+            u[:, :d].contiguous(),
+            u[:, d].contiguous(),
+            m[:, :d].contiguous(),
+            m[:, d].contiguous(),
+        )
+
+    def _ranking_outputs(
+        self, u: torch.Tensor, m: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        d = self.cfg.rank_dim
+        return self._rank_user(u), self._rank_movie(m[:, :d]), m[:, d].contiguous()
+
+    def _rank_user(self, y: torch.Tensor) -> torch.Tensor:
+        if self.cfg.rank_temperature > 0:
+            return nn.functional.normalize(y, dim=1)
+        return y.contiguous()
+
+    def _rank_movie(self, y: torch.Tensor) -> torch.Tensor:
+        if self.cfg.rank_temperature > 0:
+            return nn.functional.normalize(y, dim=1) / self.cfg.rank_temperature
+        return y.contiguous()
+
+    def encode(
+        self,
+        x_user: torch.Tensor,
+        x_movie: torch.Tensor,
+        graph: MessageGraph,
+        keep_movie_states: bool = False,
+    ) -> Encoded:
+        z_u, b_u, z_m, b_m, states = self.encode_rating(x_user, x_movie, graph, keep_movie_states)
+        if self.ranking is None:
+            return Encoded(z_u, b_u, z_m, b_m, torch.zeros_like(b_m), z_u, z_m, states)
+        y_u, y_m, c_m, rank_states = self.encode_ranking(x_user, x_movie, graph, keep_movie_states)
+        return Encoded(z_u, b_u, z_m, b_m, c_m, y_u, y_m, states, rank_states)
+
+    def encode_new_users(
+        self, x_new: torch.Tensor, graph: MessageGraph, enc: Encoded
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Inductive GraphSAGE: (z, b, y) of users the model never saw, from their features and
+        the movies they rated (graph.relations: new users x movies, toward users only), reading
+        the trained movie states of each layer (enc from encode(keep_movie_states=True))."""
+        if enc.movie_states is None:
+            raise ValueError("encode(..., keep_movie_states=True) first")
+        u = self.rating.new_users(x_new, graph, enc.movie_states)
+        d = self.cfg.embed_dim
+        z, b = u[:, :d].contiguous(), u[:, d].contiguous()
+        if self.ranking is None:
+            return z, b, z
+        assert enc.rank_movie_states is not None
+        y = self._rank_user(self.ranking.new_users(x_new, graph, enc.rank_movie_states))
+        return z, b, y
+
+    # ------------------------------------------------------------------ decoding
+
+    def predict(self, enc: Encoded, users: torch.Tensor, movies: torch.Tensor) -> torch.Tensor:
+        """Unclamped predicted ratings (stars) of (user, movie) pairs: training uses these."""
+        # index_select: its backward is an index_add, where plain indexing's is a sort-based
+        # index_put (several times slower on CPU for millions of edges).
+        dot = pair_dot(enc.z_user, enc.z_movie, users, movies)
+        return (
+            self.cfg.global_mean
+            + enc.b_user.index_select(0, users)
+            + enc.b_movie.index_select(0, movies)
+            + dot
+        )
+
+    def score_all(
+        self, enc: Encoded, users: torch.Tensor, out: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """(len(users), n_movies) predicted ratings of every movie (reelgraph.model.decoder). `out`:
+        a buffer to write into (a batch loop that reuses one skips re-faulting ~1 GB pages)."""
+        return decoder.rating_scores(
+            enc.z_user[users],
+            enc.b_user[users],
+            enc.z_movie,
+            enc.b_movie,
+            self.cfg.global_mean,
+            out,
+        )
+
+    def rank_pairs(self, enc: Encoded, users: torch.Tensor, movies: torch.Tensor) -> torch.Tensor:
+        if self.ranking is None:
+            return self.predict(enc, users, movies)
+        return pair_dot(enc.y_user, enc.y_movie, users, movies) + enc.c_movie.index_select(
+            0, movies
+        )
+
+    def rank_all(
+        self, enc: Encoded, users: torch.Tensor, out: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """(len(users), n_movies) ranking scores (higher first; reelgraph.model.decoder)."""
+        if self.ranking is None:
+            return self.score_all(enc, users, out)
+        return decoder.ranking_scores(enc.y_user[users], enc.y_movie, enc.c_movie, out)
+
+    def clamp(self, ratings: torch.Tensor) -> torch.Tensor:
+        return decoder.clamp_rating(ratings, self.cfg.rating_min, self.cfg.rating_max)

@@ -1,0 +1,200 @@
+"""The vocabulary of the synthetic MovieLens: genres and how often each occurs, the hours and
+weekdays ratings fall on, the words titles and tags are made of, and the dates ratings span.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+GENRES: tuple[str, ...] = (
+    "Action",
+    "Adventure",
+    "Animation",
+    "Children",
+    "Comedy",
+    "Crime",
+    "Documentary",
+    "Drama",
+    "Fantasy",
+    "Film-Noir",
+    "Horror",
+    "IMAX",
+    "Musical",
+    "Mystery",
+    "Romance",
+    "Sci-Fi",
+    "Thriller",
+    "War",
+    "Western",
+)
+
+# Relative frequency of each genre on a movie, roughly as in ml-25m.
+GENRE_WEIGHTS = np.array(
+    [
+        7.3,
+        4.1,
+        2.9,
+        2.9,
+        16.9,
+        5.3,
+        5.6,
+        25.6,
+        2.9,
+        0.4,
+        5.6,
+        0.2,
+        1.1,
+        2.9,
+        7.6,
+        3.8,
+        8.6,
+        1.5,
+        1.1,
+    ]
+)
+
+# Hour-of-day and day-of-week (Mon..Sun) weights: evening peak, weekend bump.
+HOUR_WEIGHTS = np.array(
+    [
+        3,
+        2,
+        1.5,
+        1,
+        0.7,
+        0.6,
+        0.8,
+        1.2,
+        1.8,
+        2.4,
+        3,
+        3.4,
+        3.6,
+        3.6,
+        3.6,
+        3.8,
+        4,
+        4.4,
+        5,
+        5.6,
+        6,
+        6,
+        5.4,
+        4.2,
+    ]
+)
+
+WEEKDAY_WEIGHTS = np.array([1.0, 0.95, 0.95, 0.95, 1.0, 1.25, 1.35])
+
+TITLE_WORDS = (
+    "Love",
+    "Night",
+    "Return",
+    "Last",
+    "City",
+    "Dark",
+    "Secret",
+    "Blood",
+    "Dream",
+    "King",
+    "Road",
+    "Star",
+    "Ghost",
+    "River",
+    "Summer",
+    "War",
+    "House",
+    "Girl",
+    "Man",
+    "Story",
+    "Game",
+    "Fire",
+    "Winter",
+    "Island",
+    "Shadow",
+    "Heart",
+    "Storm",
+    "Garden",
+    "Empire",
+    "Machine",
+)
+
+TAG_ADJECTIVES = (
+    "dark",
+    "funny",
+    "slow",
+    "epic",
+    "quirky",
+    "violent",
+    "witty",
+    "tense",
+    "sad",
+    "bleak",
+    "stylish",
+    "cheesy",
+    "gritty",
+    "moving",
+    "clever",
+    "silly",
+    "surreal",
+    "romantic",
+    "scary",
+    "brutal",
+    "cute",
+    "smart",
+    "absurd",
+    "gory",
+    "weird",
+    "tragic",
+    "campy",
+    "bittersweet",
+    "visually appealing",
+    "thought-provoking",
+    "atmospheric",
+    "suspenseful",
+    "hilarious",
+    "heartwarming",
+    "predictable",
+    "original",
+    "beautiful",
+    "boring",
+    "intense",
+    "dreamlike",
+)
+
+TAG_NOUNS = (
+    "comedy",
+    "ending",
+    "plot",
+    "music",
+    "soundtrack",
+    "dialogue",
+    "cinematography",
+    "story",
+    "characters",
+    "acting",
+    "twist",
+    "villain",
+    "heroine",
+    "hero",
+    "violence",
+    "humor",
+    "atmosphere",
+    "visuals",
+    "romance",
+    "friendship",
+    "family",
+    "space",
+    "future",
+    "crime",
+    "revenge",
+    "war",
+    "magic",
+    "monsters",
+    "robots",
+)
+
+EPOCH_MONDAY_DAY = 4  # 1970-01-05 was a Monday: day 4 since the epoch.
+
+FIRST_DAY = 9139  # 1995-01-09 (first ratings in MovieLens), in days since the epoch
+
+LAST_DAY = 18201  # 2019-11-01

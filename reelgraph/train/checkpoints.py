@@ -1,0 +1,84 @@
+"""Training checkpoints: the weights, both optimisers and the selection state after an epoch,
+written atomically, read back only under the very settings that wrote them.
+
+Imports only torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from pathlib import Path
+from typing import Protocol
+
+import torch
+
+from reelgraph.model.config import ModelConfig
+from reelgraph.model.recommender import GraphSAGERecommender
+from reelgraph.train.config import TrainConfig, result_config
+from reelgraph.train.selection import TrainState
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT = "checkpoint.pt"
+
+
+class Checkpointed(Protocol):
+    """What a checkpoint holds of a training (reelgraph.train.loop.Trainer has it)."""
+
+    model: GraphSAGERecommender
+    opt_rating: torch.optim.Optimizer
+    opt_ranking: torch.optim.Optimizer | None
+    device: torch.device
+
+
+class Checkpoints:
+    """The checkpoint file of one training, and the settings it belongs to."""
+
+    def __init__(
+        self,
+        path: Path,
+        model_cfg: ModelConfig,
+        cfg: TrainConfig,
+        fixed_epochs: tuple[int, int | None] | None,
+        warm_start: bool = False,
+    ) -> None:
+        self.path = path
+        self.identity = {
+            "config": dataclasses.asdict(model_cfg),
+            "train_config": result_config(cfg),
+            "fixed_epochs": list(fixed_epochs) if fixed_epochs is not None else None,
+            "warm_start": warm_start,
+        }
+
+    def resume(self, trainer: Checkpointed) -> tuple[TrainState, int | None]:
+        """The state after the checkpoint's epoch, its weights and optimisers loaded into
+        trainer; a fresh state when there is none or it is from other settings."""
+        if not self.path.exists():
+            return TrainState(), None
+        ckpt = torch.load(self.path, weights_only=True, map_location=trainer.device)
+        if {k: ckpt.get(k) for k in self.identity} != self.identity:
+            log.warning("checkpoint %s is from another configuration; starting afresh", self.path)
+            return TrainState(), None
+        trainer.model.load_state_dict(ckpt["model"])
+        trainer.opt_rating.load_state_dict(ckpt["opt_rating"])
+        if trainer.opt_ranking is not None:
+            trainer.opt_ranking.load_state_dict(ckpt["opt_ranking"])
+        state = TrainState.from_checkpoint(ckpt["state"])
+        log.info("resuming from %s after epoch %d", self.path, state.epoch)
+        return state, state.epoch
+
+    def save(self, trainer: Checkpointed, state: TrainState) -> None:
+        tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
+        torch.save(
+            {
+                **self.identity,
+                "model": trainer.model.state_dict(),
+                "opt_rating": trainer.opt_rating.state_dict(),
+                "opt_ranking": trainer.opt_ranking.state_dict() if trainer.opt_ranking else None,
+                "state": state.to_checkpoint(),
+            },
+            tmp,
+        )
+        tmp.replace(self.path)  # a crash mid-write never leaves a torn checkpoint

@@ -1,0 +1,150 @@
+"""What one optimiser step computes: an epoch's mini-batches, the rating prediction and the
+ranking loss of a batch (over the whole message graph, or over sampled neighbourhoods of the
+batch's nodes), and the rating metrics of a part.
+
+Imports only torch / numpy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from typing import Protocol
+
+import torch
+
+from reelgraph.evaluate.metrics import rating_metrics
+from reelgraph.graph.messages import MessageGraph
+from reelgraph.graph.ratings import RatingGraph
+from reelgraph.graph.sampling import Block, NeighbourIndex
+from reelgraph.model.recommender import GraphSAGERecommender
+from reelgraph.train.config import TrainConfig
+from reelgraph.train.losses import RankingBatch, RankingObjective
+
+
+def batches(
+    n: int, size: int, max_steps: int, gen: torch.Generator
+) -> Iterator[torch.Tensor | None]:
+    """An epoch's mini-batches: a pass over n items in batches of `size` in random order, or
+    `max_steps` batches of them where that is fewer (on 25M ratings a pass would be hundreds
+    of steps between two validations). One batch of everything yields None: no permutation."""
+    if n == 0:
+        return
+    if n <= size:
+        yield None
+        return
+    perm = torch.randperm(n, generator=gen, device=gen.device)
+    for step in range(min(max_steps, -(-n // size))):
+        yield perm[step * size : (step + 1) * size]
+
+
+class StepInputs(Protocol):
+    """What a step reads of the training (reelgraph.train.loop.Trainer has it)."""
+
+    model: GraphSAGERecommender
+    cfg: TrainConfig
+    x_user: torch.Tensor
+    x_movie: torch.Tensor
+    neighbours: NeighbourIndex | None  # None: full-graph steps
+    deviation_canonical: torch.Tensor | None  # each train edge's rating - global mean
+    objective: RankingObjective
+
+
+@dataclasses.dataclass
+class Step:
+    """What one optimiser step computes, over the epoch's message graph: on the full graph
+    (every node encoded each step), or, on a graph with more than `sample_above` train edges,
+    over sampled neighbourhoods of the batch's nodes only (reelgraph.graph.sampling)."""
+
+    trainer: StepInputs
+    graph: MessageGraph
+    keep: torch.Tensor | None
+
+    def _block(self, users: torch.Tensor, movies: torch.Tensor, ids: bool, gen: torch.Generator):  # noqa: ANN202
+        t = self.trainer
+        return Block.build(
+            t.neighbours,
+            torch.unique(users),
+            torch.unique(movies),
+            t.cfg.fanouts,
+            self.keep,
+            gen,
+            ids,
+            t.deviation_canonical,
+        )
+
+    def predict_ratings(
+        self, users: torch.Tensor, movies: torch.Tensor, gen: torch.Generator
+    ) -> torch.Tensor:
+        t, model = self.trainer, self.trainer.model
+        if t.neighbours is None:
+            z_u, b_u, z_m, b_m, _ = model.encode_rating(t.x_user, t.x_movie, self.graph)
+            return model.predict(RatingView(z_u, b_u, z_m, b_m), users, movies)  # type: ignore[arg-type]
+        block = self._block(users, movies, model.rating.has_ids, gen)
+        z_u, b_u, z_m, b_m = model.encode_rating_block(t.x_user, t.x_movie, self.graph, block)
+        u, m = local(block.users, users), local(block.movies, movies)
+        return model.predict(RatingView(z_u, b_u, z_m, b_m), u, m)  # type: ignore[arg-type]
+
+    def ranking_loss(self, batch: RankingBatch, gen: torch.Generator) -> torch.Tensor:
+        t, model = self.trainer, self.trainer.model
+        cand = t.objective.candidates(batch, gen)
+        if t.neighbours is None:
+            y_u, y_m, c_m, _ = model.encode_ranking(t.x_user, t.x_movie, self.graph)
+            u, pos, cm = batch.users, batch.movies, cand.movies
+        else:
+            movies = torch.cat([batch.movies, cand.movies.reshape(-1)])
+            block = self._block(batch.users, movies, model.ranking.has_ids, gen)
+            y_u, y_m, c_m = model.encode_ranking_block(t.x_user, t.x_movie, self.graph, block)
+            u, pos = local(block.users, batch.users), local(block.movies, batch.movies)
+            cm = local(block.movies, cand.movies)
+        y_u, y_m, c_m = y_u.float(), y_m.float(), c_m.float()
+        return t.objective.loss(
+            y_u.index_select(0, u),
+            y_m.index_select(0, pos),
+            c_m.index_select(0, pos),
+            y_m[cm],
+            c_m[cm],
+            batch,
+            cand,
+        )
+
+
+def local(seeds: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    """Positions of ids in the sorted unique seed list."""
+    return torch.searchsorted(seeds, ids)
+
+
+@dataclasses.dataclass
+class RatingView:
+    """The rating half of Encoded, which is all predict() reads."""
+
+    z_user: torch.Tensor
+    b_user: torch.Tensor
+    z_movie: torch.Tensor
+    b_movie: torch.Tensor
+
+
+@torch.no_grad()
+def rating_metrics_of(model, enc, users, movies, ratings) -> dict[str, float]:  # noqa: ANN001
+    pred = model.clamp(model.predict(enc, users, movies).float())
+    return rating_metrics(pred.cpu().numpy(), ratings.cpu().numpy())
+
+
+@torch.no_grad()
+def part_metrics(
+    model: GraphSAGERecommender,
+    graph: RatingGraph,
+    x_user: torch.Tensor,
+    x_movie: torch.Tensor,
+    full_graph: MessageGraph,
+) -> dict[str, dict[str, float]]:
+    """Rating metrics of the selected model on each part of the split (empty parts: {})."""
+    model.eval()
+    z_u, b_u, z_m, b_m, _ = model.encode_rating(x_user, x_movie, full_graph)
+    enc = RatingView(z_u, b_u, z_m, b_m)
+    device = x_user.device
+    metrics = {}
+    for part in ("train", "val", "test"):
+        u, m, r = (t.to(device) for t in graph.part(part))
+        metrics[part] = rating_metrics_of(model, enc, u, m, r) if u.numel() else {}
+    return metrics
