@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from _harness import stamp  # noqa: E402
+from helpers import stamp  # noqa: E402
 
 from reelgraph.evaluate import baselines  # noqa: E402
 from reelgraph.synthetic.graph import make_graph  # noqa: E402

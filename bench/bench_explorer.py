@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _harness import stamp  # noqa: E402
+from helpers import stamp  # noqa: E402
 
 
 def main() -> None:

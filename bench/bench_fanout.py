@@ -21,7 +21,7 @@ from reelgraph.core import settings  # noqa: E402
 
 settings.configure_prefect_environment()
 
-from _harness import agreement, run_metrics  # noqa: E402
+from helpers import agreement, run_metrics  # noqa: E402
 
 from flows.evaluate_flow import evaluate_flow  # noqa: E402
 from reelgraph.pipeline import fanout  # noqa: E402

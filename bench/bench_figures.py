@@ -36,7 +36,7 @@ def main() -> None:
     sys.path.insert(0, str(HERE))
     sys.path.insert(0, args.code)
     import numpy as np
-    from _harness import stamp
+    from helpers import stamp
 
     from reelgraph.serve import figures
     from reelgraph.serve.embedding_quality import genre_agreement_report

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _harness import run_stage, stamp  # noqa: E402
+from helpers import run_stage, stamp  # noqa: E402
 
 
 def main() -> None:

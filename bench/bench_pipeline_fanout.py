@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from _harness import agreement, run_metrics, stamp
+from helpers import agreement, run_metrics, stamp
 
 WORK = Path("bench/results/work/pipeline-fanout")
 

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _harness import run_stage, stamp  # noqa: E402
+from helpers import run_stage, stamp  # noqa: E402
 
 GRAPH = "bench/results/work/graph-25m.pt"
 SUB = "bench/results/work/graph-25m-sub.pt"

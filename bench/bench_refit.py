@@ -23,7 +23,7 @@ import tempfile
 import time
 
 import torch
-from _quality import ML_SMALL, WORK, dataset_graph, settings, table
+from helpers import ML_SMALL, WORK, dataset_graph, settings, table
 
 from reelgraph.evaluate.baselines import GraphSAGEAdapter
 from reelgraph.evaluate.protocol import evaluate

@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 import torch
-from _quality import ML_SMALL, WORK, dataset_graph, settings, table
+from helpers import ML_SMALL, WORK, dataset_graph, settings, table
 
 from reelgraph.evaluate.baselines import GraphSAGEAdapter, build_baseline
 from reelgraph.evaluate.protocol import evaluate

@@ -1,15 +1,15 @@
-"""The README's two Prefect blocks, run as written: a real server on loopback, the work pool,
-`prefect deploy --all`, a process worker, one pipeline run, the artifacts listed, all stopped.
+"""The two Prefect blocks of docs/scheduled-runs.md, run as written: a real server on loopback,
+the work pool, `prefect deploy --all`, a process worker, one pipeline run, the artifacts listed,
+all stopped.
 
-Slow (servers, workers and whole pipeline runs), but it is what a person pastes from the README.
-Only three things change from the README's text: the port (a free one), the run's parameters
+Slow (servers, workers and whole pipeline runs), but it is what a person pastes from the docs.
+Only three things change from the page's text: the port (a free one), the run's parameters
 (the tiny synthetic dataset into a temporary warehouse) and the virtualenv's path.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import shlex
 import signal
 import socket
@@ -20,9 +20,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from doc_blocks import marked_block
 
 ROOT = Path(__file__).resolve().parents[1]
-README_SOURCE = "--param source=../shared/data/ml-latest-small"
+DOCS_SOURCE = "--param source=../shared/data/ml-latest-small"
 ARTIFACTS = ("run-summary", "model-comparison", "graphsage-training", "pipeline-summary")
 
 
@@ -30,14 +31,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def readme_block(name: str) -> str:
-    """The bash block under `<!-- tested: NAME -->` in the README."""
-    text = (ROOT / "README.md").read_text()
-    found = re.search(rf"<!-- tested: {name} -->\n```bash\n(.*?)```", text, re.S)
-    assert found, f"README has no block marked `<!-- tested: {name} -->`"
-    return found.group(1)
 
 
 def _answers(port: int) -> bool:
@@ -71,8 +64,8 @@ def prefect_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _run_block(name: str, tiny_dir: Path, tmp_path: Path, prefect_home: Path) -> str:
     port = _free_port()
-    script = readme_block(name)
-    assert README_SOURCE in script and "4200" in script and ". .venv/bin/activate" in script
+    script = marked_block(name)
+    assert DOCS_SOURCE in script and "4200" in script and ". .venv/bin/activate" in script
     params = {
         "dataset": "tiny",
         "source": tiny_dir,
@@ -88,7 +81,7 @@ def _run_block(name: str, tiny_dir: Path, tmp_path: Path, prefect_home: Path) ->
         script.replace(". .venv/bin/activate", f"export PATH={Path(sys.executable).parent}:$PATH")
         .replace("4200", str(port))
         .replace(
-            README_SOURCE, " ".join("--param " + shlex.quote(f"{k}={v}") for k, v in params.items())
+            DOCS_SOURCE, " ".join("--param " + shlex.quote(f"{k}={v}") for k, v in params.items())
         )
     )
     env = {

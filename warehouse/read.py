@@ -126,6 +126,11 @@ class Reader:
                FROM ops.runs r LEFT JOIN ops.latest l USING (run_id) ORDER BY r.started_at DESC"""
         )
 
+    def run_record(self, run_id: str | None = None) -> dict:
+        """A published run's ops.runs row (None: the latest run's)."""
+        run = self.resolve_run(run_id)
+        return self._dicts("SELECT * FROM ops.runs WHERE run_id = ?", [run])[0]
+
     def metrics(self, run_id: str | None = None) -> list[dict]:
         run = self.resolve_run(run_id)
         return self._dicts(

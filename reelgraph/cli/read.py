@@ -1,5 +1,5 @@
-"""The command line's read-only commands: recommend, runs, metrics, similar, sql and explore,
-over the read API (warehouse/read.py) and the explorer."""
+"""The command line's read-only commands: recommend, runs, metrics, report, similar, sql and
+explore, over the read API (warehouse/read.py) and the explorer."""
 
 from __future__ import annotations
 
@@ -113,6 +113,16 @@ def _cmd_metrics(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from reelgraph.cli.report import markdown
+
+    with _reader(args) as r:
+        run = r.run_record(args.run)
+        rows = r.metrics(run["run_id"])
+    print(markdown(run, rows), end="")
+    return 0
+
+
 def _cmd_similar(args: argparse.Namespace) -> int:
     with _reader(args) as r:
         rows = r.similar(args.movie, args.k, args.run)
@@ -167,7 +177,7 @@ def warehouse_flag(p: argparse.ArgumentParser) -> None:
 
 
 def add_read_commands(sub: argparse._SubParsersAction) -> None:
-    """recommend, runs, metrics, similar, sql and explore, on the `reelgraph` parser."""
+    """recommend, runs, metrics, report, similar, sql and explore, on the `reelgraph` parser."""
 
     def reader_parser(name: str, help_text: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text)
@@ -198,6 +208,13 @@ def add_read_commands(sub: argparse._SubParsersAction) -> None:
     p = reader_parser("metrics", "every model's test metrics of a run")
     p.add_argument("--run", help="a published run id (default: the latest)")
     p.set_defaults(func=_cmd_metrics)
+
+    p = sub.add_parser(
+        "report", help="a run's comparison table and provenance as Markdown (for the docs)"
+    )
+    warehouse_flag(p)
+    p.add_argument("--run", help="a published run id (default: the latest)")
+    p.set_defaults(func=_cmd_report)
 
     p = reader_parser("similar", "movies closest to a movie in the model's embedding space")
     p.add_argument("--movie", type=int, required=True, help="MovieLens movie id")

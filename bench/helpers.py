@@ -1,17 +1,28 @@
-"""Run one benchmark stage in a fresh process and report wall time and peak RSS.
+"""What the benchmark scripts share: a stage run in a fresh process with its wall time and peak
+RSS, the machine and date stamp, a run's metrics from a warehouse, and the quality benchmarks'
+set-up (a dataset ingested into a bench warehouse, split and featurised the way `reelgraph run`
+does it, and the settings `run` would use).
 
-Each stage runs in its own child so `ru_maxrss` measures that stage alone.
+Imports of the package happen inside the functions that need them: bench_gpu.py runs on a
+machine with torch, PyG and numpy only.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import platform
 import subprocess
 import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+WORK = ROOT / "bench" / "results" / "work"
 
 
 def machine() -> str:
@@ -23,8 +34,6 @@ def machine() -> str:
         )
     except (OSError, StopIteration):
         model = platform.processor() or "unknown cpu"
-    import os
-
     return f"{os.cpu_count()} cores ({model}), {platform.system()} {platform.release()}"
 
 
@@ -95,3 +104,53 @@ def agreement(a: dict[str, float], b: dict[str, float]) -> dict[str, int]:
         "metrics_equal": sum(a[k] == b.get(k) for k in a),
         "metrics_within_1e-6": sum(abs(a[k] - b.get(k, float("inf"))) <= 1e-6 for k in a),
     }
+
+
+ML_SMALL = ROOT.parent / "shared" / "data" / "ml-latest-small"
+
+
+def dataset_graph(
+    source: Path = ML_SMALL,
+    dataset: str = "ml-latest-small",
+    protocol: str = "random",
+    seed: int = 0,
+):  # noqa: ANN201 - a reelgraph.graph.ratings.RatingGraph
+    """The split graph `reelgraph run --split PROTOCOL --seed SEED` trains on (test part included:
+    callers that tune must drop it, see reelgraph.tune.search.without_test)."""
+    from reelgraph.features.graph import build_graph
+    from reelgraph.features.split import SplitParams, make_split
+    from reelgraph.features.tables import build_features
+    from reelgraph.ingest.datasets import acquire
+    from reelgraph.ingest.load import ingest
+
+    WORK.mkdir(parents=True, exist_ok=True)
+    wh = WORK / f"{dataset}.duckdb"
+    manifest = acquire(dataset, source=source, cache_dir=WORK / "cache")
+    ingest(manifest, wh)  # skipped when the warehouse holds this data already
+    split = make_split(wh, SplitParams(protocol=protocol, seed=seed))  # type: ignore[arg-type]
+    build_features(wh, split.split_id)
+    return build_graph(wh, split.split_id)
+
+
+def settings(dataset: str = "ml-latest-small"):  # noqa: ANN201 - a tune.run_config.RunConfig
+    """What `run` would use for the dataset: its tuned config, else the code's defaults."""
+    from reelgraph.tune import run_config
+
+    return run_config.resolve(dataset, None, ROOT / "outputs")
+
+
+def table(rows: list[dict], columns: list[str]) -> str:
+    head = "| " + " | ".join(columns) + " |"
+    sep = "|" + "---|" * len(columns)
+    body = ["| " + " | ".join(_cell(r.get(c)) for c in columns) + " |" for r in rows]
+    return "\n".join([head, sep, *body])
+
+
+def _cell(v: object) -> str:
+    if isinstance(v, float):
+        return f"{v:.4f}"
+    return "—" if v is None else str(v)
+
+
+def replace(cfg: object, **changes: object) -> object:
+    return dataclasses.replace(cfg, **changes)  # type: ignore[type-var]
