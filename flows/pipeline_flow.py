@@ -5,7 +5,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from prefect import flow, runtime
+from prefect import flow, get_run_logger, runtime
 from prefect.artifacts import create_markdown_artifact
 
 from flows.evaluate_flow import evaluate_flow
@@ -95,6 +95,24 @@ class _Stages:
             **kw,
         )
 
+    def refit(self, trained: dict, model_settings: dict, train_settings: dict) -> dict:
+        """The lists people see come from the same settings, refit on every rating (validation
+        and test too): the evaluated model never saw those."""
+        share = self.spec.refit_share
+        everything = self.split_and_features("refit split+features", 0.0, 0.0)
+        epochs = refit_epochs(trained["best_epoch"], trained["best_rank_epoch"], share)
+        return self.train(
+            "refit",
+            everything["split"]["split_id"],
+            model_settings,
+            refit_settings(
+                train_settings, trained["best_rates"], share, trained["item_filter"].get("weight")
+            ),
+            fixed_epochs=list(epochs),
+            name="model",
+            warm_start=trained["model_path"] if share > 0 else None,
+        )
+
     def run(
         self,
         started: dt.datetime,
@@ -127,23 +145,7 @@ class _Stages:
             device=spec.device,
             seed=spec.seed,
         )
-        served = trained
-        if spec.refit:
-            # The lists people see come from the same settings, refit on every rating
-            # (validation and test too): the evaluated model never saw those.
-            everything = self.split_and_features("refit split+features", 0.0, 0.0)
-            epochs = refit_epochs(
-                trained["best_epoch"], trained["best_rank_epoch"], spec.refit_share
-            )
-            served = self.train(
-                "refit",
-                everything["split"]["split_id"],
-                model_settings,
-                refit_settings(train_settings, trained["best_rates"], spec.refit_share),
-                fixed_epochs=list(epochs),
-                name="model",
-                warm_start=trained["model_path"] if spec.refit_share > 0 else None,
-            )
+        served = self.refit(trained, model_settings, train_settings) if spec.refit else trained
         record = self.record(
             ingested, trained, served, started, chosen, model_settings, train_settings
         )
@@ -161,7 +163,7 @@ class _Stages:
             retention=spec.retention,
             device=spec.device,
         )
-        self.summarise(published)
+        self.summarise(published, trained)
         return {
             "run_id": run_id,
             "ingest": ingested,
@@ -206,7 +208,10 @@ class _Stages:
             "flow_run_id": str(runtime.flow_run.id or ""),
         }
 
-    def summarise(self, published: dict) -> None:
+    def summarise(self, published: dict, trained: dict) -> None:
+        warning = run_summary.budget_warning(trained)
+        if warning:
+            get_run_logger().warning(warning)
         create_markdown_artifact(
             run_summary.pipeline_summary(
                 self.run_id,
@@ -215,6 +220,7 @@ class _Stages:
                 self.timings,
                 RunLayout(Path(published["run_dir"])).comparison.read_text(),
                 published["figures"],
+                warnings=(warning,) if warning else (),
             ),
             key="pipeline-summary",
             description=f"run {self.run_id}",

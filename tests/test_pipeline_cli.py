@@ -9,6 +9,7 @@ import duckdb
 import pytest
 
 from reelgraph.cli.main import main
+from reelgraph.core.settings import DEFAULT_BASELINES
 
 
 def test_pipeline_publishes_every_output(pipeline_run: dict) -> None:
@@ -36,8 +37,7 @@ def test_pipeline_publishes_every_output(pipeline_run: dict) -> None:
         models = {
             m for (m,) in con.execute("SELECT DISTINCT model FROM marts.metrics_latest").fetchall()
         }
-        every = "graphsage global_mean bias popularity mf ease lightgcn bpr_mf ials"
-        assert models == set(every.split())
+        assert models == {"graphsage", *DEFAULT_BASELINES}  # every model, on a tiny graph
         timings = json.loads(con.execute("SELECT timings FROM ops.runs").fetchall()[0][0])
         assert set(timings) >= {"ingest", "split+features", "train", "evaluate", "refit"}
         # The README's check: no published recommendation is a movie its user has rated.
@@ -56,6 +56,10 @@ def test_pipeline_publishes_every_output(pipeline_run: dict) -> None:
         assert parts == [("train",)]
     card = (run_dir / "model_card.md").read_text()
     assert "refit on every rating" in card and "Genre agreement" in card
+    # The card says what the ranking score is made of, and the refit kept the chosen weight.
+    chosen = r["train"]["item_filter"]
+    assert f"w = {chosen['weight']} chosen on validation" in card and "the filter alone" in card
+    assert r["refit"]["train_config"]["rank_filter_weight"] == chosen["weight"]
     # The warm refit went on at the rates the evaluated model's outputs were selected at (on
     # this tiny run, before any decay: tests/test_model.py has the rule with decayed rates).
     trained, served = r["train"], r["refit"]

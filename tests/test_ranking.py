@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from reelgraph.core.settings import DEFAULT_BASELINES
 from reelgraph.graph.ratings import RatingGraph
 from reelgraph.graph.sampling import Block, NeighbourIndex
 from reelgraph.model.recommender import message_graph
@@ -247,7 +248,7 @@ def test_ease_scores_are_its_closed_form(tiny_graph: RatingGraph) -> None:
     """EASE's sparse Gram and sparse row products give Steck's closed form, computed densely:
     B = I - P / diag(P), P = (X'X + lambda I)^-1 over the modelled movies; every other movie
     ranks last."""
-    from reelgraph.evaluate.ranking_baselines import EASE, EASEConfig
+    from reelgraph.evaluate.item_filters import EASE, EASEConfig
 
     cfg = EASEConfig(reg=7.0, max_items=40)
     model = EASE(tiny_graph, cfg)
@@ -266,13 +267,13 @@ def test_ease_scores_are_its_closed_form(tiny_graph: RatingGraph) -> None:
     assert others.size and (got[:, others] < got[:, items].min()).all()
 
 
-@pytest.mark.parametrize("name", ["bpr_mf", "ials", "lightgcn", "ease"])
+@pytest.mark.parametrize("name", ["bpr_mf", "ials", "lightgcn", "ease", "rp3beta", "gf_cf"])
 def test_ranking_baselines_rank_better_than_chance(tiny_graph: RatingGraph, name: str) -> None:
     from reelgraph.evaluate import baselines
     from reelgraph.evaluate.protocol import evaluate
 
-    small = {"bpr_mf": {"epochs": 30}, "lightgcn": {"epochs": 10}, "ials": {}, "ease": {}}
-    rec = baselines.build_baseline(name, tiny_graph, small[name])
+    small = {"bpr_mf": {"epochs": 30}, "lightgcn": {"epochs": 10}, "gf_cf": {"k": 16}}
+    rec = baselines.build_baseline(name, tiny_graph, small.get(name, {}))
     result = evaluate(rec, tiny_graph, "val", (10,))
 
     class Random:
@@ -304,9 +305,7 @@ def test_a_time_budget_stops_epoch_baselines_and_says_so(
     assert not rec.stopped_by_budget and len(rec.history) == 2
 
 
-@pytest.mark.parametrize(
-    "name", ["global_mean", "bias", "popularity", "mf", "ease", "lightgcn", "bpr_mf", "ials"]
-)
+@pytest.mark.parametrize("name", DEFAULT_BASELINES)  # every baseline
 def test_scores_written_into_the_buffer_are_the_models_own(
     tiny_graph: RatingGraph, name: str
 ) -> None:

@@ -15,6 +15,7 @@ from reelgraph.cli.read import add_read_commands, warehouse_flag
 from reelgraph.core import settings
 from reelgraph.core.errors import CliError, ReelgraphError
 from reelgraph.pipeline import preflight, run_spec
+from reelgraph.serve.run_summary import budget_warning
 
 
 class _Parser(argparse.ArgumentParser):
@@ -107,10 +108,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
     print(f"settings: {result['config_file'] or 'the code defaults (no tuned config)'}")
     print(
         f"GraphSAGE: rating output from epoch {t['best_epoch']}, ranking output from epoch "
-        f"{t['best_rank_epoch']}, of {t['epochs_run']} on {t['device']} ({_trained(t)}"
+        f"{t['best_rank_epoch']}{_filter_text(t)}, of {t['epochs_run']} on {t['device']} "
+        f"({_trained(t)}"
         f"{', stopped by the training time budget' if t['stopped_by_budget'] else ''}); "
         f"test RMSE {t['metrics']['test']['rmse']:.4f}, MAE {t['metrics']['test']['mae']:.4f}"
     )
+    warning = budget_warning(t)
+    if warning:
+        print(warning, file=sys.stderr)
     refit = result["refit"]
     if refit:
         print(
@@ -121,6 +126,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     print(f"\nrun {result['run_id']}: test metrics of every model on the same split\n")
     print(result["evaluate"]["table"])
     return 0
+
+
+def _filter_text(t: dict) -> str:
+    """' with the item filter at weight 2.0', or nothing (no channel, or weight 0)."""
+    weight = (t.get("item_filter") or {}).get("weight")
+    return f" with the item filter at weight {weight:g}" if weight else ""
 
 
 def _trained(t: dict) -> str:
@@ -206,7 +217,7 @@ def _add_tune_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--models",
         type=_tunable_list,
-        help="comma-separated models to tune (default all: graphsage,ease,lightgcn,bpr_mf,ials)",
+        help=f"comma-separated models to tune (default all: {','.join(settings.TUNABLE)})",
     )
     p.add_argument("--out", help="config file to write (default outputs/tuned/<dataset>.json)")
     p.add_argument("--force", action="store_true", help="redo ingest and features even if cached")

@@ -94,6 +94,8 @@ DEFAULT_BASELINES = (
     "popularity",
     "mf",
     "ease",
+    "rp3beta",
+    "gf_cf",
     "lightgcn",
     "bpr_mf",
     "ials",
@@ -101,4 +103,4 @@ DEFAULT_BASELINES = (
 
 # The models `reelgraph tune` searches, each with the same budget: GraphSAGE and the baselines
 # that rank and have settings.
-TUNABLE = ("graphsage", "ease", "lightgcn", "bpr_mf", "ials")
+TUNABLE = ("graphsage", "ease", "rp3beta", "gf_cf", "lightgcn", "bpr_mf", "ials")

@@ -1,14 +1,16 @@
 """Baselines trained on the same split and scored by the same evaluation code as GraphSAGE.
 
 Rating models: global_mean, bias (regularised user + item biases), mf (biased matrix
-factorisation, torch). Ranking models: popularity, ease (closed form, on the items with enough
-train ratings), lightgcn (torch_geometric.nn.LightGCN, BPR loss), bpr_mf (matrix factorisation
-trained with BPR) and ials (implicit ALS, the `implicit` package). Each knows how to `score` all
+factorisation, torch). Ranking models: popularity; the closed-form item-item models ease,
+rp3beta and gf_cf (on the items with enough train ratings); lightgcn
+(torch_geometric.nn.LightGCN, BPR loss), bpr_mf (matrix factorisation trained with BPR) and
+ials (implicit ALS, the `implicit` package). Each knows how to `score` all
 movies for a batch of users; the rating models also `predict` stars. The iteratively trained
 ranking models keep their epoch with the best validation NDCG@20, as GraphSAGE's ranking output
 does; `reelgraph tune` chooses every ranking model's settings on validation with one budget.
 
-The models: rating_baselines.py and ranking_baselines.py; this module is their registry.
+The models: rating_baselines.py, item_filters.py and ranking_baselines.py; this module is their
+registry.
 Imports only torch / torch_geometric / numpy (ials also `implicit` and scipy, when it is fitted).
 """
 
@@ -20,12 +22,18 @@ import logging
 import torch
 
 from reelgraph.core.memory import keep_freed_memory
+from reelgraph.evaluate.item_filters import (
+    EASE,
+    GFCF,
+    EASEConfig,
+    GFCFConfig,
+    RP3beta,
+    RP3betaConfig,
+)
 from reelgraph.evaluate.ranking_baselines import (
     BPRMF,
-    EASE,
     IALS,
     BPRMFConfig,
-    EASEConfig,
     IALSConfig,
     LightGCNBaseline,
     LightGCNConfig,
@@ -64,8 +72,15 @@ class GraphSAGEAdapter:
 # Baselines a run leaves out by default above this many train ratings (naming them in
 # --baselines runs them anyway): LightGCN propagates over the whole graph at every step (on 25M
 # ratings on 2 cores, hours per fit); BPR-MF's dense Adam steps over 225k embedding rows take
-# ~20 s per epoch there, tens of epochs before validation stops it.
-MAX_TRAIN_RATINGS = {"lightgcn": 5_000_000, "bpr_mf": 5_000_000}
+# ~20 s per epoch there, tens of epochs before validation stops it. RP3beta's and GF-CF's item
+# matrices fit (6,000 movies: 144 MB each), but each scores every user against it as EASE does
+# (3-4 min at 25m on 2 cores), which a 25m run's time cannot carry beside EASE.
+MAX_TRAIN_RATINGS = {
+    "lightgcn": 5_000_000,
+    "bpr_mf": 5_000_000,
+    "rp3beta": 5_000_000,
+    "gf_cf": 5_000_000,
+}
 
 # name -> (class, its settings): every setting a baseline has can be tuned or passed in a config.
 BASELINES: dict[str, tuple[type, type | None]] = {
@@ -74,6 +89,8 @@ BASELINES: dict[str, tuple[type, type | None]] = {
     "popularity": (Popularity, None),
     "mf": (MF, MFConfig),
     "ease": (EASE, EASEConfig),
+    "rp3beta": (RP3beta, RP3betaConfig),
+    "gf_cf": (GFCF, GFCFConfig),
     "lightgcn": (LightGCNBaseline, LightGCNConfig),
     "bpr_mf": (BPRMF, BPRMFConfig),
     "ials": (IALS, IALSConfig),

@@ -1,8 +1,7 @@
-"""The ranking baselines: EASE (closed form), LightGCN and BPR-MF (epoch loops kept at their best
-validation NDCG@20) and iALS (the implicit package).
+"""The trained ranking baselines: LightGCN and BPR-MF (epoch loops kept at their best validation
+NDCG@20) and iALS (the implicit package). The closed-form ones: reelgraph.evaluate.item_filters.
 
-Imports only torch / torch_geometric / numpy (EASE and iALS also scipy, ials implicit, when
-they are fitted)."""
+Imports only torch / torch_geometric / numpy (iALS also scipy and implicit, when it is fitted)."""
 
 from __future__ import annotations
 
@@ -17,65 +16,6 @@ from reelgraph.evaluate.probe import ValidationProbe
 from reelgraph.evaluate.rating_baselines import RankingOnly, epoch_batches
 from reelgraph.graph.ratings import RatingGraph
 from reelgraph.model.top_k import ScoresOf
-
-
-@dataclasses.dataclass
-class EASEConfig:
-    reg: float = 250.0  # L2 on the item-item weights (lambda)
-    min_ratings: int = 2  # movies with fewer train ratings are left out of the item-item matrix ...
-    max_items: int = 6000  # ... as are all but the most rated this many (memory: items^2 doubles)
-
-
-class EASE(RankingOnly):
-    """Embarrassingly Shallow Autoencoder (Steck 2019): B = I - P / diag(P), P = (X'X + l I)^-1,
-    on the `max_items` most rated movies with at least `min_ratings` train ratings so the
-    item-item matrix fits in memory; other movies score lowest."""
-
-    name = "ease"
-
-    def __init__(self, graph: RatingGraph, cfg: EASEConfig | None = None) -> None:
-        import scipy.sparse as sp
-
-        cfg = cfg or EASEConfig()
-        u, m, _ = (t.numpy() for t in graph.part("train"))
-        counts = np.bincount(m, minlength=graph.n_movies)
-        eligible = np.flatnonzero(counts >= cfg.min_ratings)
-        items = eligible[np.argsort(-counts[eligible], kind="stable")[: cfg.max_items]]
-        self.items = torch.from_numpy(np.sort(items))
-        col = np.full(graph.n_movies, -1)
-        col[self.items.numpy()] = np.arange(self.items.numel())
-        keep = col[m] >= 0
-        self.X = sp.csr_matrix(
-            (np.ones(int(keep.sum()), dtype=np.float32), (u[keep], col[m[keep]])),
-            shape=(graph.n_users, self.items.numel()),
-        )
-        # X'X as a sparse product (counts, exact in float32): at 25m 21 s, against 85 s for
-        # the dense products of 16k-user blocks it replaced.
-        gram = torch.from_numpy((self.X.T @ self.X).toarray()).double()
-        gram += cfg.reg * torch.eye(gram.shape[0], dtype=torch.float64)
-        p = torch.linalg.inv(gram)
-        b = -p / torch.diagonal(p)[None, :]
-        b.fill_diagonal_(0.0)
-        self.B = b.float()
-        self.n_movies = graph.n_movies
-
-    @torch.no_grad()
-    def score(self, users: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
-        if out is None:
-            out = torch.empty((users.numel(), self.n_movies))
-        out.fill_(-1e9)  # movies outside the modelled items rank last
-        # The users' sparse rows times B: at 25m 3.4 s per 16k users, against 8.9 s for their
-        # rows made dense first.
-        rows = self.X[users.cpu().numpy()]
-        x = torch.sparse_csr_tensor(
-            torch.from_numpy(rows.indptr.astype(np.int64)),
-            torch.from_numpy(rows.indices.astype(np.int64)),
-            torch.from_numpy(rows.data),
-            size=rows.shape,
-            check_invariants=False,  # scipy's own valid rows
-        )
-        out[:, self.items] = x @ self.B
-        return out
 
 
 class _EpochSelection:

@@ -27,6 +27,9 @@ predicted rating.
 Users with no id embedding (added after training, or cold) are encoded from their features and
 the movies they rated: inductive scoring without retraining.
 
+The ranking output can carry a closed-form EASE channel beside the encoder's score, appended
+to its vectors (reelgraph.model.item_filter): rank(u, m) = <y_u, y_m> + c_m + w <f_u, q_m>.
+
 The decoder's formulas are in reelgraph.model.decoder (shared with the numpy readers).
 
 Imports only torch / torch_geometric / numpy.
@@ -44,6 +47,7 @@ from reelgraph.graph.sampling import Block
 from reelgraph.model import decoder
 from reelgraph.model.config import COMBINES, ModelConfig
 from reelgraph.model.encoder import SAGEEncoder
+from reelgraph.model.item_filter import ItemFilter
 from reelgraph.model.layers import pair_dot
 
 __all__ = ["COMBINES", "Encoded", "GraphSAGERecommender", "ModelConfig", "message_graph"]
@@ -99,6 +103,23 @@ class GraphSAGERecommender(nn.Module):
             if cfg.rank_head
             else None
         )
+        # The ranking output's closed-form channel (reelgraph.model.item_filter): fitted and
+        # weighted after training, appended to the ranking vectors by with_item_filter.
+        self.item_filter = (
+            ItemFilter(
+                cfg.n_movies, cfg.rank_filter_dim, cfg.rank_filter_reg, cfg.rank_filter_items
+            )
+            if cfg.rank_head and cfg.rank_filter_dim > 0
+            else None
+        )
+
+    def with_item_filter(self, enc: Encoded, users: torch.Tensor, movies: torch.Tensor) -> Encoded:
+        """enc with the item filter's channel appended to its ranking vectors, each user's from
+        the (users, movies) pairs they rated: the ranking scores become the fused ones."""
+        if self.item_filter is None:
+            return enc
+        y_user, y_movie = self.item_filter.extend(enc.y_user, enc.y_movie, users, movies)
+        return dataclasses.replace(enc, y_user=y_user, y_movie=y_movie)
 
     @property
     def needs_rating_messages(self) -> bool:

@@ -18,7 +18,8 @@ from reelgraph.graph.ratings import RatingGraph
 from reelgraph.model.config import ModelConfig
 from reelgraph.model.recommender import GraphSAGERecommender
 
-MODEL_FORMAT = 2  # model files of format 1 (one shared encoder) cannot be loaded
+# Model files of an older format cannot be loaded: 1 had one shared encoder, 2 no item filter.
+MODEL_FORMAT = 3
 
 
 def select_device(name: str = "auto") -> torch.device:
@@ -122,7 +123,8 @@ def _read_model_file(path: str | Path, device: str | torch.device) -> dict:
     d = torch.load(path, weights_only=True, map_location=device)
     if d.get("format") != MODEL_FORMAT:
         raise TrainingError(
-            f"{path} was written by an older reelgraph (one shared encoder); train it again with "
+            f"{path} was written by an older reelgraph (model format {d.get('format')}, this one "
+            f"reads {MODEL_FORMAT}); train it again with "
             "`reelgraph run`"
         )
     return d

@@ -69,6 +69,7 @@ class Scorer:
         enc = model.encode(
             graph.x_user.to(device), graph.x_movie.to(device), full, keep_movie_states=True
         )
+        enc = model.with_item_filter(enc, adj.users, adj.movies)  # the fused ranking score
         return Scorer(
             model,
             graph,
@@ -166,6 +167,8 @@ class Scorer:
         z, b, y = self.model.encode_new_users(
             torch.as_tensor(x, device=self.device), graph, self.enc
         )
+        if self.model.item_filter is not None:  # the channel's part, from the movies they rated
+            y = torch.cat([y, self.model.item_filter.user_part(torch.zeros_like(col), col, 1)], 1)
         enc = self.enc
         ratings = decoder.rating_scores(z, b, enc.z_movie, enc.b_movie, self.model.cfg.global_mean)
         rank = (

@@ -125,7 +125,8 @@ def embedding_umap(
         )
     ax.set(
         title=(
-            "Movie ranking embeddings (UMAP, cosine), coloured by most specific genre\n"
+            "Movies' ranking vectors as the lists score them (movie_embeddings: GraphSAGE's\n"
+            "part and the item filter's rows); UMAP, cosine, coloured by most specific genre\n"
             f"genre agreement of 10 nearest neighbours: {agreement['model']:.3f} "
             f"(raw features {agreement['raw_features']:.3f}, random {agreement['random']:.3f})"
         ),

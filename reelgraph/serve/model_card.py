@@ -40,7 +40,7 @@ the bipartite user-movie graph, messages in both directions.
 - Rating output: predicted rating = global mean + user bias + movie bias + <z_u, z_m> (stars),
   hidden {mc["hidden"]}, {mc["embed_dim"]}-d, relations `rates` (mean of neighbours) and `rates_dev`
   (weighted by rating minus the global mean), id embeddings: {mc["id_embeddings"]}, dropout {mc["dropout"]}.
-- Ranking output (the lists): score = <y_u, y_m> + c_m, {rank_path}.
+- Ranking output (the lists): {_score_text(train)}, {rank_path}.
 Inductive: a new user's ratings give their vectors without retraining.
 
 ## Data
@@ -75,6 +75,30 @@ raw movie features {agreement["raw_features"]:.3f}, random vectors {agreement["r
 ## Figures
 {figs}
 """
+
+
+def _score_text(train: dict) -> str:
+    """What the ranking score is made of: the encoder's part, and the item filter's if any."""
+    mc, chosen = train["model_config"], train.get("item_filter") or {}
+    own = "score = <y_u, y_m> + c_m"
+    if not chosen:
+        return own
+    curve = chosen.get("val_ndcg", {})
+    k = train["train_config"]["rank_select_k"]
+    measured = (
+        f" (validation NDCG@{k}: GraphSAGE's part alone {curve['0.0']:.4f}, the filter alone "
+        f"{chosen['val_ndcg_filter_alone']:.4f}, both {curve[str(chosen['weight'])]:.4f})"
+        if curve
+        else ""
+    )
+    if not chosen["weight"]:
+        return f"{own}, GraphSAGE's part alone: the item filter's weight was chosen 0 on validation{measured}"
+    return (
+        f"{own} + w <f_u, q_m>: GraphSAGE's part plus a closed-form channel, a rank-"
+        f"{mc['rank_filter_dim']} EASE item-item filter (L2 {mc['rank_filter_reg']}) over the "
+        f"{mc['rank_filter_items']:,} most rated movies, fitted on the train ratings; its weight "
+        f"w = {chosen['weight']} chosen on validation{measured}"
+    )
 
 
 def _lists_text(served: dict | None) -> str:

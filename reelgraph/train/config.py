@@ -46,6 +46,10 @@ class TrainConfig:
     rank_patience: int = 15  # epochs without a better validation NDCG@K before it stops
     rank_select_k: int = 20  # the ranking output is selected on validation NDCG at this K ...
     rank_select_users: int = 4096  # ... over at most this many validation users (a fixed sample)
+    # Weight of the ranking output's item-filter channel (ModelConfig.rank_filter_dim): None
+    # chooses it on validation after training (a refit without validation keeps the weight of
+    # the model it starts from); a number is used as it is (a refit gets the evaluated one's).
+    rank_filter_weight: float | None = None
     relevance_threshold: float = RELEVANT_RATING  # ... validation ratings >= this are relevant
     # A graph with more train edges than this trains on sampled neighbourhoods: (layer 1,
     # layer 2) neighbours per node (see reelgraph.graph.sampling); smaller ones on the full graph.
@@ -96,6 +100,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be 0 or more, got {getattr(self, name)}")
         if not 0.0 < self.lr_decay <= 1.0:
             raise ValueError(f"lr_decay must be in (0, 1], got {self.lr_decay}")
+        if self.rank_filter_weight is not None and not self.rank_filter_weight >= 0.0:
+            raise ValueError(f"rank_filter_weight must be 0 or more, got {self.rank_filter_weight}")
         if not 0 <= self.seed < 2**32:
             raise ValueError(f"seed must be between 0 and {2**32 - 1}, got {self.seed}")
 
@@ -137,6 +143,9 @@ class TrainResult:
     # With decaying rates (lr_decay_after): the rate each selected epoch trained with, as
     # settings (lr, rank_lr); a refit warm-started from these weights goes on at them.
     best_rates: dict[str, float] = dataclasses.field(default_factory=dict)
+    # The item-filter channel: {"weight": w, "val_ndcg": {str(w): NDCG@K of the fused score}}
+    # (val_ndcg when w was chosen on validation); {} without the channel.
+    item_filter: dict = dataclasses.field(default_factory=dict)
 
 
 def refit_epochs(
@@ -152,7 +161,11 @@ def refit_epochs(
     return max(1, math.ceil(share * best_epoch)), rank
 
 
-def refit_settings(settings: dict, best_rates: dict[str, float], share: float) -> dict:
+def refit_settings(
+    settings: dict, best_rates: dict[str, float], share: float, filter_weight: float | None = None
+) -> dict:
     """Training settings of a refit: a warm one (share > 0) goes on at the rates its starting
-    weights were selected at (TrainResult.best_rates); one from scratch starts as training did."""
-    return {**settings, **best_rates} if share > 0 else settings
+    weights were selected at (TrainResult.best_rates); one from scratch starts as training did.
+    Either keeps the item-filter weight the evaluated model chose on validation."""
+    chosen = {} if filter_weight is None else {"rank_filter_weight": filter_weight}
+    return {**settings, **best_rates, **chosen} if share > 0 else {**settings, **chosen}

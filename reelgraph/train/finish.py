@@ -18,12 +18,14 @@ import torch
 
 from reelgraph.core.errors import TrainingError
 from reelgraph.evaluate.metrics import fmt_metric
+from reelgraph.evaluate.probe import ValidationProbe
 from reelgraph.graph.messages import MessageGraph
 from reelgraph.graph.ratings import RatingGraph
 from reelgraph.model.config import ModelConfig
 from reelgraph.model.recommender import GraphSAGERecommender
 from reelgraph.model.saved import node_key, save_model
 from reelgraph.train.config import TrainConfig, TrainResult
+from reelgraph.train.filter_choice import fit_item_filter
 from reelgraph.train.selection import TrainState
 from reelgraph.train.steps import part_metrics
 
@@ -45,6 +47,7 @@ class Finishing(Protocol):
     x_user: torch.Tensor
     x_movie: torch.Tensor
     full_graph: MessageGraph
+    probe: ValidationProbe | None  # the ranking output's validation NDCG@K (None: no validation)
 
     def autocast(self) -> contextlib.AbstractContextManager: ...
 
@@ -96,6 +99,7 @@ def finish(
     else:
         state.rating.best_epoch = min(trainer.fixed[0], state.epoch)
         state.ranking.best_epoch = min(trainer.fixed[1] or 0, state.epoch)
+    item_filter = fit_item_filter(trainer)  # the ranking output's closed-form channel
     with trainer.autocast():
         metrics = part_metrics(
             model, trainer.graph, trainer.x_user, trainer.x_movie, trainer.full_graph
@@ -135,6 +139,7 @@ def finish(
             else {}
         ),
         best_rates=rates_at_best(state.history, state.rating.best_epoch, best_rank),
+        item_filter=item_filter,
     )
 
 
