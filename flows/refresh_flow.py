@@ -11,7 +11,7 @@ from reelgraph.core.run_layout import RunLayout
 from reelgraph.model import loaded
 from reelgraph.pipeline import fanout
 from tasks.publish_tasks import prepare_lists, publish_task
-from tasks.refresh_tasks import refresh_graph_task
+from tasks.refresh_tasks import check_refreshable, refresh_graph_task
 
 
 @flow(name="refresh", task_runner=fanout.task_runner())
@@ -28,6 +28,7 @@ def refresh_flow(
     retraining), and publish that as a new version of the dataset's marts."""
     started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     wh, out = str(settings.warehouse_path(warehouse)), settings.outputs_dir(outputs)
+    check_refreshable(wh, dataset)  # before the ingest: a refused refresh changes nothing
     ingested = ingest_flow(dataset=dataset, source=source, warehouse=warehouse)
     run_id = runs.new_run_id()
     base = refresh_graph_task(wh, str(out), run_id, dataset)

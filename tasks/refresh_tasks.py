@@ -6,6 +6,7 @@ from pathlib import Path
 
 from prefect import get_run_logger, task
 
+from reelgraph.core.errors import ReadError
 from reelgraph.core.run_layout import RunLayout
 from reelgraph.graph.ratings import RatingGraph
 from reelgraph.serve import metrics_mart
@@ -14,19 +15,30 @@ from warehouse.read import Reader
 from warehouse.run_vectors import run_files
 
 
+def no_run_to_refresh(dataset: str) -> str:
+    return (
+        f"no published run of {dataset} to refresh; run `reelgraph run --dataset {dataset}` first"
+    )
+
+
+def check_refreshable(warehouse: str, dataset: str) -> None:
+    """Refuse a refresh before any work when the dataset has no published run to start from
+    (a daily deployment that fires before the first weekly run)."""
+    if not Path(warehouse).is_file():
+        raise ReadError(no_run_to_refresh(dataset))
+    with Reader(warehouse) as r:
+        if r.latest_run(dataset) is None:
+            raise ReadError(no_run_to_refresh(dataset))
+
+
 @task(name="refresh-graph")
 def refresh_graph_task(warehouse: str, outputs: str, run_id: str, dataset: str) -> dict:
     """The latest run's model and its graph extended with every rating now in raw.ratings."""
     with Reader(warehouse) as r:
-        base = r.con.execute(
-            "SELECT r.run_id, r.seed FROM ops.latest l JOIN ops.runs r USING (run_id) WHERE l.dataset = ?",
-            [dataset],
-        ).fetchall()
-        if not base:
-            raise ValueError(
-                f"no published run of dataset {dataset!r} to refresh; run the pipeline first"
-            )
-        base_id, seed = base[0]
+        base = r.latest_run(dataset)
+        if base is None:  # the flow checks before its ingest; a run pruned since lands here
+            raise ReadError(no_run_to_refresh(dataset))
+        base_id, seed = base
         files = run_files(r.con, base_id)
     split_id, graph_path = files.split_id, files.graph_path
     if not graph_path or not Path(graph_path).is_file():

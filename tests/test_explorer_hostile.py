@@ -29,6 +29,14 @@ def test_coldstart_refuses_non_finite_ratings(client: TestClient, rating: str) -
     assert "rating" in r.json()["detail"] and "\n" not in r.json()["detail"]
 
 
+@pytest.mark.parametrize("query", ["min_score=nan", "min_score=inf", "genres=", "genres=,"])
+def test_recommend_refuses_a_filter_that_means_nothing(client: TestClient, query: str) -> None:
+    # NaN would match no movie and read as "nothing matches"; an empty genre list as no filter.
+    r = client.get(f"/api/recommend?user=1&{query}")
+    assert 400 <= r.status_code < 500, r.text
+    assert "\n" not in r.json()["detail"]
+
+
 def test_a_big_body_is_refused_by_its_length_before_it_is_read(client: TestClient) -> None:
     r = client.post(
         "/api/coldstart",

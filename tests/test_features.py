@@ -301,3 +301,27 @@ def test_ml_latest_small_feature_shapes(tmp_path: Path) -> None:
                 + " OR ".join(f'NOT isfinite("{c}") OR "{c}" IS NULL' for c in cols)
             ).fetchall()
             assert bad == [(0,)]
+
+
+def test_genres_spelled_two_ways_are_one_column() -> None:
+    from reelgraph.features.tables import movie_features
+
+    base = pl.DataFrame(
+        {
+            "movie_id": [1, 2, 3, 4],
+            "year": [1999, 2000, None, 2001],
+            "train_count": [3, 1, 0, 2],
+            "mean_rating_shrunk": [3.5, 3.6, 3.5, 4.0],
+            "genres": [
+                "Comedy|Sci-Fi",
+                " comedy |Sci Fi",
+                "(no genres listed)",
+                "COMEDY|Film-Noir",
+            ],
+        }
+    )
+    out = movie_features(base, None)
+    genres = sorted(c for c in out.columns if c.startswith("genre_"))
+    assert genres == ["genre_comedy", "genre_film_noir", "genre_sci_fi"]
+    assert out["genre_comedy"].to_list() == [1.0, 1.0, 0.0, 1.0]
+    assert out["genre_sci_fi"].to_list() == [1.0, 1.0, 0.0, 0.0]

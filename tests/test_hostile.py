@@ -305,6 +305,29 @@ def test_a_full_disk_is_one_line(tmp_path: Path, capsys, monkeypatch) -> None:
     assert "No space left on device" in err and "ratings.csv" in err
 
 
+@pytest.mark.parametrize(
+    ("flag", "value", "says"),
+    [("--min-score", "nan", "not a number"), ("--genres", "", "names no genre")],
+)
+def test_recommend_refuses_a_filter_that_means_nothing(
+    flag: str, value: str, says: str, tmp_path: Path, capsys
+) -> None:
+    err = refused(
+        ["recommend", "--user", "1", flag, value, "--warehouse", str(tmp_path / "w")], capsys
+    )
+    assert says in err
+
+
+def test_generate_never_overwrites_release_files_without_force(tmp_path: Path, capsys) -> None:
+    (tmp_path / "ratings.csv").write_text("someone's export\n")
+    err = refused(["generate", "--preset", "tiny", "--out", str(tmp_path)], capsys)
+    assert "already holds ratings.csv" in err and "--force" in err
+    assert (tmp_path / "ratings.csv").read_text() == "someone's export\n"  # nothing changed
+    assert not (tmp_path / "movies.csv").exists()
+    assert main(["generate", "--preset", "tiny", "--out", str(tmp_path), "--force"]) == 0
+    assert (tmp_path / "ratings.csv").read_text().startswith("userId,movieId,rating,timestamp")
+
+
 # 7 ------------------------------------------------------------------------------- archives
 
 

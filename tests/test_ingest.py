@@ -234,3 +234,22 @@ def test_same_data_twice_is_skipped_and_force_reloads(tiny_dir: Path, tmp_path: 
     third = _load(tiny_dir, wh, force=True)
     assert not third.skipped and third.ingest_id > first.ingest_id
     assert _rows(wh, "SELECT count(*) FROM raw.genome_scores") == [(60 * 24,)]
+
+
+def test_a_byte_order_mark_is_not_part_of_the_header(tmp_path: Path) -> None:
+    # Excel's "CSV UTF-8" starts the file with U+FEFF.
+    folder = write_dataset(
+        tmp_path / "d", movies="\ufeff" + MOVIES, ratings="\ufeff" + RATINGS_HEADER + "1,1,4.0,1\n"
+    )
+    wh = tmp_path / "w.duckdb"
+    result = _load(folder, wh)
+    assert result.row_counts["raw.movies"] == 3 and result.row_counts["raw.ratings"] == 1
+    assert _rows(wh, "SELECT min(movie_id), min(user_id) FROM raw.ratings") == [(1, 1)]
+
+
+def test_genre_names_are_stored_trimmed(tmp_path: Path) -> None:
+    movies = "movieId,title,genres\n402,Spaces (1999),Science Fiction| Comedy |Film-Noir\n"
+    folder = write_dataset(tmp_path / "d", movies=movies, ratings=RATINGS_HEADER + "1,402,4.0,1\n")
+    wh = tmp_path / "w.duckdb"
+    _load(folder, wh)
+    assert _rows(wh, "SELECT genres FROM raw.movies") == [("Science Fiction|Comedy|Film-Noir",)]

@@ -52,3 +52,24 @@ def test_refresh_scores_a_new_user_without_retraining(
     ).read_bytes()
     # The refresh's lists decode from its published vectors as the read API decodes them.
     assert assert_reader_matches_marts(wh, result["run_id"]) >= 30
+
+
+def test_refresh_without_a_published_run_is_refused_before_any_work(
+    tiny_dir: Path, tmp_path: Path
+) -> None:
+    import pytest
+
+    from reelgraph.core.errors import ReadError
+    from reelgraph.ingest.datasets import acquire
+    from reelgraph.ingest.load import ingest
+    from tasks.refresh_tasks import check_refreshable
+
+    wh = tmp_path / "w.duckdb"
+    with pytest.raises(ReadError, match=r"no published run of tiny to refresh; run `reelgraph run"):
+        check_refreshable(str(wh), "tiny")  # no warehouse at all
+    assert not wh.exists()
+    ingest(acquire("tiny", source=tiny_dir, cache_dir=tmp_path / "cache"), wh)  # never published
+    before = wh.read_bytes()
+    with pytest.raises(ReadError, match="no published run of tiny to refresh"):
+        check_refreshable(str(wh), "tiny")
+    assert wh.read_bytes() == before

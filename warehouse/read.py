@@ -7,6 +7,7 @@ ReadError with one line that says what was wrong and what to do instead.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from pathlib import Path
 
@@ -30,6 +31,24 @@ class RecommendQuery:
     k: int = 10
     least: bool = False
     run_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.min_score is not None and not math.isfinite(self.min_score):
+            raise ReadError(f"min score {self.min_score} is not a number; give one, e.g. 0.5")
+
+
+def parse_genres(text: str | None) -> tuple[str, ...]:
+    """'Comedy, Drama' -> ('Comedy', 'Drama'); None -> () (every genre). Given but naming no
+    genre ('' or ',') is refused: it would read as "no filter"."""
+    if text is None:
+        return ()
+    genres = tuple(g.strip() for g in text.split(",") if g.strip())
+    if not genres:
+        raise ReadError(
+            f"genres {text!r} names no genre: give one or more, e.g. Comedy,Drama (leave the "
+            "filter out for every genre)"
+        )
+    return genres
 
 
 def _top_k(key: np.ndarray, ids: np.ndarray, k: int) -> np.ndarray:
@@ -124,6 +143,17 @@ class Reader:
                       (SELECT value FROM marts.metrics m WHERE m.run_id = r.run_id AND m.model = 'graphsage'
                          AND m.split = 'test' AND m.metric = 'recall' AND m.k = 20) AS test_recall_at_20
                FROM ops.runs r LEFT JOIN ops.latest l USING (run_id) ORDER BY r.started_at DESC"""
+        )
+
+    def latest_run(self, dataset: str) -> tuple[str, int] | None:
+        """(run_id, seed) of the dataset's published latest run; None when it has none yet."""
+        if not (self._has_table("ops", "runs") and self._has_table("ops", "latest")):
+            return None
+        return fetch_one(
+            self.con,
+            "SELECT r.run_id, r.seed FROM ops.latest l JOIN ops.runs r USING (run_id) "
+            "WHERE l.dataset = ?",
+            [dataset],
         )
 
     def run_record(self, run_id: str | None = None) -> dict:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from reelgraph.cli.read import add_read_commands, warehouse_flag
 from reelgraph.core import settings
+from reelgraph.core.conventions import ALL_FILES
 from reelgraph.core.errors import CliError, ReelgraphError
 from reelgraph.pipeline import preflight, run_spec
 from reelgraph.serve.run_summary import budget_warning
@@ -28,6 +29,12 @@ class _Parser(argparse.ArgumentParser):
 def _cmd_generate(args: argparse.Namespace) -> int:
     preflight.seed_value(args.seed)
     preflight.writable_dir(args.out, "--out")
+    there = [name for name in ALL_FILES if (Path(args.out) / name).exists()]
+    if there and not args.force:  # someone's export, or an earlier dataset: never silently lost
+        raise CliError(
+            f"--out {args.out} already holds {', '.join(there)}; choose an empty folder, or pass "
+            "--force to overwrite them"
+        )
     from reelgraph.synthetic.generator import generate
 
     result = generate(args.preset, args.out, seed=args.seed)
@@ -231,8 +238,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("generate", help="write a synthetic MovieLens-shaped dataset")
     p.add_argument("--preset", choices=["tiny", "small", "25m"], required=True)
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--out", required=True, help="output folder (refused when it holds release files)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the generator (default: 0)")
+    p.add_argument(
+        "--force", action="store_true", help="overwrite the release files already in --out"
+    )
     p.set_defaults(func=_cmd_generate)
 
     p = sub.add_parser("ingest", help="acquire a MovieLens release and load it into the warehouse")

@@ -62,10 +62,10 @@ def format_table(rows: list[dict], columns: list[str] | None = None) -> str:
 
 
 def _cmd_recommend(args: argparse.Namespace) -> int:
-    from warehouse.read import RecommendQuery, parse_years
+    from warehouse.read import RecommendQuery, parse_genres, parse_years
 
     year_from, year_to = parse_years(args.years)
-    genres = tuple(g.strip() for g in args.genres.split(",") if g.strip()) if args.genres else ()
+    genres = parse_genres(args.genres)
     q = RecommendQuery(
         user_id=args.user,
         genres=genres,

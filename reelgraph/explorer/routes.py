@@ -23,7 +23,7 @@ from reelgraph.core.errors import ReelgraphError
 from reelgraph.core.run_layout import RunLayout
 from warehouse import WarehouseError
 from warehouse.connection import SharedReadConnection
-from warehouse.read import Reader, ReadError, RecommendQuery, parse_years
+from warehouse.read import Reader, ReadError, RecommendQuery, parse_genres, parse_years
 from warehouse.run_vectors import run_files
 
 STATIC = Path(__file__).parent / "static"
@@ -221,7 +221,7 @@ def list_routes(ctx: ExplorerContext) -> APIRouter:
         run: str | None = None,
     ) -> dict:
         year_from, year_to = parse_years(years)
-        g = tuple(x.strip() for x in genres.split(",") if x.strip()) if genres else ()
+        g = parse_genres(genres)
         q = RecommendQuery(
             user, g, year_from, year_to, min_score, k, least, ctx.run_or_default(run)
         )

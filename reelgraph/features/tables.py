@@ -165,17 +165,23 @@ def movie_features(
         lo, hi, fill = 0, 0, 0
     span = (hi - lo) or 1
     max_log_pop = float(np.log1p(base["train_count"].max() or 0)) or 1.0
-    vocabulary = sorted({g for gs in base["genres"].str.split("|") for g in gs} - {NO_GENRES, ""})
-    genre_lists = base["genres"].str.split("|")
+    # Each movie's genres as their column names: spellings that name one column ("Sci-Fi",
+    # "sci fi", " Comedy ") count as one genre instead of two columns of one name.
+    genre_lists = pl.Series(
+        [
+            sorted({genre_column(g) for g in gs if g.strip() not in (NO_GENRES, "")})
+            for gs in base["genres"].str.split("|").to_list()
+        ],
+        dtype=pl.List(pl.String),
+    )
+    vocabulary = sorted({c for cs in genre_lists.to_list() for c in cs} - {"genre_"})
     out = base.select(
         "movie_id",
         year_norm=(pl.col("year").fill_null(fill) - lo).cast(pl.Float64) / span,
         year_missing=pl.col("year").is_null().cast(pl.Float64),
         log_popularity=pl.col("train_count").cast(pl.Float64).log1p() / max_log_pop,
         mean_rating_shrunk=pl.col("mean_rating_shrunk").cast(pl.Float64),
-    ).with_columns(
-        genre_lists.list.contains(g).cast(pl.Float64).alias(genre_column(g)) for g in vocabulary
-    )
+    ).with_columns(genre_lists.list.contains(c).cast(pl.Float64).alias(c) for c in vocabulary)
     names = [f"content_{i:02d}" for i in range(content_dim)]
     if content is None or content.height == 0:
         return out.with_columns([pl.lit(0.0).alias(n) for n in names]).with_columns(

@@ -57,7 +57,9 @@ def enforce_threshold(file: str, c: CheckedFile, max_fraction: float) -> None:
 
 
 def _check_header(spec: FileSpec, path: Path) -> None:
-    with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+    # utf-8-sig: a byte-order mark before the header (Excel's "CSV UTF-8") is not part of it;
+    # the rows are read after the header line, so the mark never reaches them.
+    with open(path, newline="", encoding="utf-8-sig", errors="replace") as fh:
         header = next(csv.reader(fh), None)
     if header is None:
         raise IngestError(f"{path}: empty file; expected header {','.join(spec.header)}")

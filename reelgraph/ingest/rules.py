@@ -76,7 +76,14 @@ def rules_for(file: str, known: dict[str, pl.DataFrame]) -> Rules:
 def _rules_movies(known: dict[str, pl.DataFrame], unknown_movie: _Check) -> Rules:
     return Rules(
         {"movieId": I32},
-        _columns("movieId", "title", "genres"),
+        # Genre names trimmed (exports write "Drama | Comedy "); features fold other spellings.
+        {
+            **_columns("movieId", "title"),
+            "genres": pl.col("genres")
+            .str.split("|")
+            .list.eval(pl.element().str.strip_chars())
+            .list.join("|"),
+        },
         [
             _id_check("movieId"),
             ("title is empty", _blank("title")),
