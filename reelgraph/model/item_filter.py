@@ -15,7 +15,7 @@ the model never saw gets f_u from the movies they rated, as GraphSAGE's own part
 The filter is fitted once, after the encoder's epoch is selected, on the train ratings; the
 weight w is chosen on validation NDCG@K over a grid (0 is in the grid: the channel is used
 only where it helped). A refit on every rating fits the filter again and keeps the evaluated
-model's w. bench/BENCHMARKS.md has the ablation: GraphSAGE alone, the filter alone, both.
+model's w. docs/results.md has the ablation: GraphSAGE alone, the filter alone, both.
 
 Imports only torch.
 """
@@ -49,7 +49,7 @@ def interaction_gram(
     users: torch.Tensor, movies: torch.Tensor, n_users: int, items: torch.Tensor, n_movies: int
 ) -> torch.Tensor:
     """X'X (float64, items x items) of the binary user x item matrix X of the rated pairs: one
-    sparse CSR product (at 25M ratings 16 s on 2 cores; X' against dense blocks of X took 7x
+    sparse CSR product (at 25M ratings about 11 s on 2 cores; X' against dense blocks of X took 7x
     that), exact (counts stay far below float32's 2^24)."""
     column = torch.full((n_movies,), -1, dtype=torch.long)
     column[items] = torch.arange(items.numel())
