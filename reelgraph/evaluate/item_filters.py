@@ -27,7 +27,7 @@ import torch
 
 from reelgraph.evaluate.rating_baselines import RankingOnly
 from reelgraph.graph.ratings import RatingGraph
-from reelgraph.model.item_filter import ease_weights, select_items
+from reelgraph.model.item_filter import ease_weights, interaction_gram, select_items
 
 
 @dataclasses.dataclass
@@ -65,9 +65,18 @@ class ItemSet:
         )
         return ItemSet(torch.from_numpy(items), X)
 
-    def gram(self) -> np.ndarray:
-        """X'X as a dense float64 array (co-occurrence counts; exact from the sparse product)."""
-        return (self.X.T @ self.X).toarray().astype(np.float64)
+    def gram(self) -> torch.Tensor:
+        """X'X (float64 co-occurrence counts), by the product the GraphSAGE list's item filter
+        uses (reelgraph.model.item_filter)."""
+        rows, cols = self.X.nonzero()
+        n_items = self.items.numel()
+        return interaction_gram(
+            torch.from_numpy(rows).long(),
+            torch.from_numpy(cols).long(),
+            self.X.shape[0],
+            torch.arange(n_items),
+            n_items,
+        )
 
 
 class ItemItem(RankingOnly):
@@ -110,7 +119,7 @@ class EASE(ItemItem):
     def __init__(self, graph: RatingGraph, cfg: EASEConfig | None = None) -> None:
         cfg = cfg or EASEConfig()
         items = ItemSet.of(graph, cfg)
-        b = ease_weights(torch.from_numpy(items.gram()), cfg.reg)
+        b = ease_weights(items.gram(), cfg.reg)
         super().__init__(graph, items, b.numpy())
 
 
