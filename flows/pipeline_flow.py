@@ -5,7 +5,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from prefect import flow, get_run_logger, runtime
+from prefect import flow, runtime
 from prefect.artifacts import create_markdown_artifact
 
 from flows.evaluate_flow import evaluate_flow
@@ -209,9 +209,8 @@ class _Stages:
         }
 
     def summarise(self, published: dict, trained: dict) -> None:
+        # The terminal gets the warning once, from the command line; the UI here, on the page.
         warning = run_summary.budget_warning(trained)
-        if warning:
-            get_run_logger().warning(warning)
         create_markdown_artifact(
             run_summary.pipeline_summary(
                 self.run_id,
