@@ -18,7 +18,7 @@ from reelgraph.core.run_layout import RunLayout
 from reelgraph.pipeline import fanout, preflight, run_spec
 from reelgraph.pipeline.run_spec import RunSpec
 from reelgraph.serve import run_summary
-from reelgraph.train.config import refit_epochs, refit_settings
+from reelgraph.train.config import chosen_after_training, refit_epochs, refit_settings
 from reelgraph.tune import run_config
 
 
@@ -106,7 +106,10 @@ class _Stages:
             everything["split"]["split_id"],
             model_settings,
             refit_settings(
-                train_settings, trained["best_rates"], share, trained["item_filter"].get("weight")
+                train_settings,
+                trained["best_rates"],
+                share,
+                chosen_after_training(trained["item_filter"], trained["popularity_penalty"]),
             ),
             fixed_epochs=list(epochs),
             name="model",

@@ -113,11 +113,14 @@ def test_a_refit_keeps_the_evaluated_weight_and_refits_the_rows(
             "test": torch.zeros(3, 0),
         },
     )
-    settings = refit_settings(dataclasses.asdict(FAST), {}, 0.0, filter_weight=3.0)
+    chosen = {"rank_filter_weight": 3.0, "rank_popularity_penalty": 0.2}
+    settings = refit_settings(dataclasses.asdict(FAST), {}, 0.0, chosen)
     cfg = default_model_config(everything, rank_filter_dim=8)
     result = train(everything, tmp_path, TrainConfig(**settings), cfg, fixed_epochs=(2, 2))
     model, _ = load_model(result.model_path)
     assert float(model.item_filter.weight) == 3.0 == result.item_filter["weight"]
+    assert abs(float(model.popularity_penalty) - 0.2) < 1e-7
+    assert result.popularity_penalty == {"penalty": 0.2}
     u, m, _ = everything.part("train")
     fresh = ItemFilter(everything.n_movies, 8, cfg.rank_filter_reg, cfg.rank_filter_items)
     fresh.fit(u, m, everything.n_users)

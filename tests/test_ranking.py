@@ -160,14 +160,20 @@ def test_sampled_neighbours_come_from_the_message_edges_only(tiny_graph: RatingG
     assert torch.equal(adj.users[slot[valid]], seeds[:, None].expand_as(nbr)[valid])
 
 
-def test_sampled_training_runs_and_repeats_exactly(tiny_graph: RatingGraph, tmp_path: Path) -> None:
+@pytest.mark.parametrize("loss", ["multinomial", "softmax"])
+def test_sampled_training_runs_and_repeats_exactly(
+    tiny_graph: RatingGraph, tmp_path: Path, loss: str
+) -> None:
     from reelgraph.train.fit import train
 
     cfg = TrainConfig(
         epochs=4,
         sample_above=0,
         fanouts=(5, 5),
+        rank_loss=loss,
+        rank_batch_users=8,
         rank_batch_size=64,
+        rank_negatives=32,
         rating_batch_size=128,
         checkpoint_every=100,
         log_every=100,

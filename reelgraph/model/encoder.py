@@ -31,6 +31,7 @@ class SAGEEncoder(nn.Module):
         aggr: str,
         combine: str,
         dropout: float,
+        content_dim: int = 0,
     ) -> None:
         super().__init__()
         self.hidden, self.relations, self.aggr, self.combine = hidden, relations, aggr, combine
@@ -56,6 +57,28 @@ class SAGEEncoder(nn.Module):
         self.user_head = nn.Linear(h, user_out)
         self.movie_head = nn.Linear(h, movie_out)
         self.dropout = nn.Dropout(dropout)
+        # A linear map of the movie features onto the first `content_dim` movie outputs (the
+        # vector, not a bias), which training pulls the vectors toward (reelgraph.train.losses.
+        # content_alignment): movies with alike features stay alike, so neighbours in the space
+        # share genres and themes. 0: none.
+        self.content_head = (
+            nn.Linear(cfg.movie_in, content_dim, bias=False) if content_dim else None
+        )
+
+    @torch.no_grad()
+    def start_from_basis(
+        self, user_rows: torch.Tensor, movie_rows: torch.Tensor, scale: float
+    ) -> None:
+        """Id embeddings from a spectral basis (reelgraph.graph.spectral), one factor for both
+        sides so their dot products keep the basis's proportions, its entries' standard
+        deviation `scale`; the heads start as the identity (as far as their shapes allow), so
+        the first outputs read the basis through the layers' smoothing."""
+        factor = scale / float(torch.cat([user_rows, movie_rows]).std().clamp(min=1e-12))
+        self.user_emb.weight.copy_(user_rows.to(self.user_emb.weight) * factor)
+        self.movie_emb.weight.copy_(movie_rows.to(self.movie_emb.weight) * factor)
+        for head in (self.user_head, self.movie_head):
+            nn.init.eye_(head.weight)
+            nn.init.zeros_(head.bias)
 
     def _id_rows(self, emb: nn.Embedding, n: int) -> torch.Tensor:
         """The embedding table, with zero rows for nodes added after training (no id)."""

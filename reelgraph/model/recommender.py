@@ -44,6 +44,7 @@ from torch import nn
 
 from reelgraph.graph.messages import MessageGraph, message_graph
 from reelgraph.graph.sampling import Block
+from reelgraph.graph.spectral import spectral_basis
 from reelgraph.model import decoder
 from reelgraph.model.config import COMBINES, ModelConfig
 from reelgraph.model.encoder import SAGEEncoder
@@ -99,10 +100,16 @@ class GraphSAGERecommender(nn.Module):
                 cfg.rank_aggr,
                 cfg.rank_combine,
                 cfg.rank_dropout,
+                content_dim=cfg.rank_dim,
             )
             if cfg.rank_head
             else None
         )
+        # How much the ranking bias c_m gives up per log(1 + train ratings) of the movie:
+        # chosen on validation after training (reelgraph.train.filter_choice), 0 while training.
+        # A likelihood trained over the whole catalogue learns popularity at the strength that
+        # explains the heaviest users' positives; top-K lists gain from a little less.
+        self.register_buffer("popularity_penalty", torch.zeros(()))
         # The ranking output's closed-form channel (reelgraph.model.item_filter): fitted and
         # weighted after training, appended to the ranking vectors by with_item_filter.
         self.item_filter = (
@@ -120,6 +127,15 @@ class GraphSAGERecommender(nn.Module):
             return enc
         y_user, y_movie = self.item_filter.extend(enc.y_user, enc.y_movie, users, movies)
         return dataclasses.replace(enc, y_user=y_user, y_movie=y_movie)
+
+    def spectral_start(self, users: torch.Tensor, movies: torch.Tensor) -> None:
+        """The ranking encoder's start from the spectral basis of these (user, movie) pairs
+        (ModelConfig.rank_init; reelgraph.graph.spectral): a no-op for a random start."""
+        encoder = self.ranking
+        if encoder is None or not encoder.has_ids or self.cfg.rank_init != "spectral":
+            return
+        basis = spectral_basis(users, movies, self.cfg.n_users, self.cfg.n_movies, encoder.hidden)
+        encoder.start_from_basis(*basis, self.cfg.rank_init_scale)
 
     @property
     def needs_rating_messages(self) -> bool:
@@ -140,7 +156,10 @@ class GraphSAGERecommender(nn.Module):
         """(y_user, y_movie, c_movie, movie states)."""
         assert self.ranking is not None
         u, m, states = self.ranking(x_user, x_movie, graph, keep)
-        return (*self._ranking_outputs(u, m), states)
+        y_u, y_m, c_m = self._ranking_outputs(u, m)
+        # The degrees of the graph encoded: a movie no one rated yet has no penalty.
+        c_m = c_m - self.popularity_penalty * torch.log1p(graph.relations.deg_movie).to(c_m.dtype)
+        return y_u, y_m, c_m, states
 
     def encode_rating_block(
         self,
@@ -160,7 +179,8 @@ class GraphSAGERecommender(nn.Module):
         graph: MessageGraph,
         block: Block,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """encode_ranking of a block's seeds only: (y_user, y_movie, c_movie)."""
+        """encode_ranking of a block's seeds only: (y_user, y_movie, c_movie). Training only,
+        where the popularity penalty is 0: it is not applied here."""
         assert self.ranking is not None
         return self._ranking_outputs(*self.ranking.forward_block(x_user, x_movie, graph, block))
 

@@ -18,8 +18,9 @@ from reelgraph.graph.ratings import RatingGraph
 from reelgraph.model.config import ModelConfig
 from reelgraph.model.recommender import GraphSAGERecommender
 
-# Model files of an older format cannot be loaded: 1 had one shared encoder, 2 no item filter.
-MODEL_FORMAT = 3
+# Model files of an older format cannot be loaded: 1 had one shared encoder, 2 no item filter,
+# 3 no popularity penalty.
+MODEL_FORMAT = 4
 
 
 def select_device(name: str = "auto") -> torch.device:

@@ -80,7 +80,14 @@ raw movie features {agreement["raw_features"]:.3f}, random vectors {agreement["r
 def _score_text(train: dict) -> str:
     """What the ranking score is made of: the encoder's part, and the item filter's if any."""
     mc, chosen = train["model_config"], train.get("item_filter") or {}
-    own = "score = <y_u, y_m> + c_m"
+    penalty = (train.get("popularity_penalty") or {}).get("penalty") or 0.0
+    bias = f"(c_m - {penalty:g} log(1 + n_m))" if penalty else "c_m"
+    own = f"score = <y_u, y_m> + {bias}"
+    if penalty:
+        own += (
+            f" (n_m: the movie's train ratings; the penalty {penalty:g} chosen on validation as "
+            "the strongest within 0.5% of the best NDCG)"
+        )
     if not chosen:
         return own
     curve = chosen.get("val_ndcg", {})
@@ -143,12 +150,38 @@ def _training_section(train: dict) -> str:
     )
     return f"""## Training
 Mini-batches; {messages}. Rating output: MSE, AdamW (lr {tc["lr"]}, weight decay {tc["weight_decay"]}),
-selected at its best validation RMSE (epoch {train["best_epoch"]}). Ranking output: {tc["rank_loss"]}
-loss over {tc["rank_negatives"]} sampled negatives (in-batch too: {tc["rank_in_batch"]}, logQ-corrected),
+selected at its best validation RMSE (epoch {train["best_epoch"]}). Ranking output: {_ranking_loss_text(train)},
 positives rated >= {tc["rank_threshold"]}, AdamW (lr {tc["rank_lr"]}), selected at its best validation
 NDCG@{tc["rank_select_k"]} (epoch {train["best_rank_epoch"]}). {train["epochs_run"]} epochs in
 {train["seconds"]:.0f} s on {train["device"]}, seed {tc["seed"]}{budget}.
 """
+
+
+def _ranking_loss_text(train: dict) -> str:
+    """What the ranking output was trained with (reelgraph.train.losses)."""
+    tc, mc = train["train_config"], train.get("model_config", {})
+    if tc["rank_loss"] == "multinomial":
+        text = (
+            f"multinomial likelihood of each user's positives over the whole catalogue (batches "
+            f"of {tc['rank_batch_users']} users; on sampled neighbourhoods over the batch's "
+            f"positives and {tc['rank_negatives']} uniform negatives, logQ-corrected)"
+        )
+    else:
+        text = (
+            f"{tc['rank_loss']} loss over {tc['rank_negatives']} sampled negatives (in-batch "
+            f"too: {tc['rank_in_batch']}, logQ-corrected)"
+        )
+    if tc.get("rank_content_weight"):
+        text += (
+            f", plus {tc['rank_content_weight']} x the alignment of each movie's vector with a "
+            "linear map of its features (movies with alike features stay near each other)"
+        )
+    if mc.get("rank_init") == "spectral":
+        text += (
+            "; id embeddings started from the top singular vectors of the normalised train "
+            "interactions"
+        )
+    return text
 
 
 def _sampled(agreement: dict) -> str:

@@ -52,10 +52,11 @@ from reelgraph.model.saved import default_model_config, select_device, warm_star
 from reelgraph.train.checkpoints import CHECKPOINT, Checkpoints
 from reelgraph.train.config import TrainConfig, TrainResult
 from reelgraph.train.distributed import ONE_PROCESS, Ranks
+from reelgraph.train.epochs import pair_epoch, rating_epoch, user_list_epoch
 from reelgraph.train.finish import finish, log_epoch
-from reelgraph.train.losses import NegativeSampler, RankingBatch, RankingObjective
+from reelgraph.train.losses import NegativeSampler, RankingObjective, UserLists
 from reelgraph.train.selection import TrainState, decay_learning_rate
-from reelgraph.train.steps import RatingView, Step, batches, rating_metrics_of
+from reelgraph.train.steps import RatingView, Step, rating_metrics_of
 
 log = logging.getLogger(__name__)
 
@@ -76,10 +77,7 @@ class Trainer:
         self.ranks = ranks
         self.device = device = select_device(cfg.device)
         self.model_cfg = model_cfg or default_model_config(graph)
-        torch.manual_seed(cfg.seed)
-        self.model = model = GraphSAGERecommender(self.model_cfg).to(device)
-        if warm_start is not None:
-            model.load_state_dict(warm_start_weights(warm_start, graph, device))
+        self.model = model = self._first_model(warm_start)
         # Fused kernels: one pass over each parameter, not a dozen. At 25m the ranking encoder's
         # id embeddings are 14M numbers updated every step: 84 ms an update, 9 ms fused.
         self.opt_rating = torch.optim.AdamW(
@@ -97,6 +95,7 @@ class Trainer:
         if t_user.numel() == 0:
             raise TrainingError("the split has no train ratings to learn from")
         self.x_user, self.x_movie = graph.x_user.to(device), graph.x_movie.to(device)
+        self.content = standardised(self.x_movie)
         self.adj = adj = BipartiteAdjacency.build(t_user, t_movie, graph.n_users, graph.n_movies)
         # From here train edges are in the adjacency's canonical order (its to-user layout's),
         # so an epoch's message mask is already in one CSR layout's order.
@@ -116,6 +115,8 @@ class Trainer:
             cfg.rank_negatives,
             cfg.rank_in_batch,
         )
+        self.rated_movies = torch.unique(self.t_movie)
+        self._all_user_lists: UserLists | None = None
         self.neighbours = NeighbourIndex.build(adj) if t_user.numel() > cfg.sample_above else None
         validate = fixed_epochs is None
         # Every train edge passes messages; encoded at each validation, so it keeps its inputs.
@@ -133,6 +134,21 @@ class Trainer:
         self.use_amp = cfg.amp and device.type == "cuda"
         warm = warm_start is not None
         self._checkpoints = Checkpoints(out / CHECKPOINT, self.model_cfg, cfg, fixed_epochs, warm)
+
+    def _first_model(self, warm_start: str | Path | None) -> GraphSAGERecommender:
+        """The model before its first epoch: a warm start's weights (the popularity penalty
+        off: training learns the bias unpenalised), else new weights whose ranking encoder
+        starts from the spectral basis of the train positives (ModelConfig.rank_init)."""
+        torch.manual_seed(self.cfg.seed)
+        model = GraphSAGERecommender(self.model_cfg).to(self.device)
+        if warm_start is not None:
+            model.load_state_dict(warm_start_weights(warm_start, self.graph, self.device))
+            model.popularity_penalty.zero_()
+        else:
+            users, movies, ratings = self.graph.part("train")
+            positive = ratings >= self.cfg.rank_threshold
+            model.spectral_start(users[positive], movies[positive])
+        return model
 
     # ------------------------------------------------------------------ the loop
 
@@ -234,65 +250,29 @@ class Trainer:
         step = Step(self, message_graph(self.adj, keep, self.deviation, reuse_inputs=True), keep)
         row: dict = {"epoch": epoch}
         if not state.rating.done:
-            row.update(self._rating_epoch(step, s_user, s_movie, s_rating, gen, epoch))
+            row.update(rating_epoch(self, step, s_user, s_movie, s_rating, gen, epoch))
         if not state.ranking.done:
-            pos = s_rating >= cfg.rank_threshold
-            row.update(self._ranking_epoch(step, s_user[pos], s_movie[pos], gen, epoch))
+            if cfg.rank_loss == "multinomial":
+                row.update(user_list_epoch(self, step, self._user_lists(keep, sup), gen, epoch))
+            else:
+                pos = s_rating >= cfg.rank_threshold
+                row.update(pair_epoch(self, step, s_user[pos], s_movie[pos], gen, epoch))
         return row
 
-    def _rating_epoch(
-        self,
-        step: Step,
-        users: torch.Tensor,
-        movies: torch.Tensor,
-        ratings: torch.Tensor,
-        gen: torch.Generator,
-        epoch: int,
-    ) -> dict:
-        total, sq_err, seen = 0.0, 0.0, 0
-        for idx in batches(
-            users.numel(), self.cfg.rating_batch_size, self.cfg.rating_max_steps, gen
-        ):
-            u, m, r = (
-                (users, movies, ratings) if idx is None else (users[idx], movies[idx], ratings[idx])
-            )
-            if r.numel() < self.ranks.world:  # too few to give every rank a part
-                continue
-            u, m, r = self.ranks.part(u, m, r)
-            with self.autocast():
-                pred = step.predict_ratings(u, m, self.draws).float()
-                loss = torch.mean((pred - r) ** 2)
-            self._step(self.opt_rating, loss, epoch, "rating")
-            total += float(loss.detach()) * r.numel()
-            sq_err += float(((pred.detach() - r) ** 2).sum())
-            seen += r.numel()
-        n = max(seen, 1)
-        return {"train_loss": total / n, "train_rmse": math.sqrt(sq_err / n)}
+    def _user_lists(self, keep: torch.Tensor | None, sup: torch.Tensor) -> UserLists:
+        """Each user's positive supervision movies this epoch; the same every epoch (kept) when
+        every edge supervises."""
+        if keep is None and self._all_user_lists is not None:
+            return self._all_user_lists
+        pos = sup & (self.t_rating >= self.cfg.rank_threshold)
+        lists = UserLists.of(self.t_user[pos], self.t_movie[pos], self.graph.n_users)
+        if keep is None:
+            self._all_user_lists = lists
+        return lists
 
-    def _ranking_epoch(
-        self,
-        step: Step,
-        users: torch.Tensor,
-        movies: torch.Tensor,
-        gen: torch.Generator,
-        epoch: int,
-    ) -> dict:
-        cfg = self.cfg
-        total, seen, steps = 0.0, 0, 0
-        for idx in batches(users.numel(), cfg.rank_batch_size, cfg.rank_max_steps, gen):
-            u, m = (users, movies) if idx is None else (users[idx], movies[idx])
-            if u.numel() < self.ranks.world:
-                continue
-            batch = RankingBatch(*self.ranks.part(u, m))
-            with self.autocast():
-                loss = step.ranking_loss(batch, self.draws)
-            self._step(self.opt_ranking, loss, epoch, "ranking")
-            total += float(loss.detach()) * batch.users.numel()
-            seen += batch.users.numel()
-            steps += 1
-        return {"rank_loss": total / seen, "rank_steps": steps} if seen else {}
-
-    def _step(self, opt: torch.optim.Optimizer, loss: torch.Tensor, epoch: int, name: str) -> None:
+    def optimiser_step(
+        self, opt: torch.optim.Optimizer, loss: torch.Tensor, epoch: int, name: str
+    ) -> None:
         if self.ranks.single:
             self._check_finite(float(loss.detach()), epoch, name)
             opt.zero_grad(set_to_none=True)
@@ -354,6 +334,12 @@ class Trainer:
         )
 
     # ------------------------------------------------------------------ results and files
+
+
+def standardised(x: torch.Tensor) -> torch.Tensor:
+    """Each column at mean 0 and standard deviation 1 (a constant column at 0)."""
+    spread = x.std(0).clamp(min=1e-6) if x.shape[0] > 1 else torch.ones_like(x[0])
+    return (x - x.mean(0)) / spread
 
 
 def train_rank(

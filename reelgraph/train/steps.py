@@ -19,7 +19,12 @@ from reelgraph.graph.ratings import RatingGraph
 from reelgraph.graph.sampling import Block, NeighbourIndex
 from reelgraph.model.recommender import GraphSAGERecommender
 from reelgraph.train.config import TrainConfig
-from reelgraph.train.losses import RankingBatch, RankingObjective
+from reelgraph.train.losses import (
+    RankingBatch,
+    RankingObjective,
+    content_alignment,
+    multinomial_loss,
+)
 
 
 def batches(
@@ -48,6 +53,8 @@ class StepInputs(Protocol):
     neighbours: NeighbourIndex | None  # None: full-graph steps
     deviation_canonical: torch.Tensor | None  # each train edge's rating - global mean
     objective: RankingObjective
+    content: torch.Tensor  # (n_movies, movie_in) the movie features, standardised per column
+    rated_movies: torch.Tensor  # movies with train ratings: the full-graph content term's
 
 
 @dataclasses.dataclass
@@ -91,14 +98,16 @@ class Step:
         if t.neighbours is None:
             y_u, y_m, c_m, _ = model.encode_ranking(t.x_user, t.x_movie, self.graph)
             u, pos, cm = batch.users, batch.movies, cand.movies
+            encoded = t.rated_movies
         else:
             movies = torch.cat([batch.movies, cand.movies.reshape(-1)])
             block = self._block(batch.users, movies, model.ranking.has_ids, gen)
             y_u, y_m, c_m = model.encode_ranking_block(t.x_user, t.x_movie, self.graph, block)
             u, pos = local(block.users, batch.users), local(block.movies, batch.movies)
             cm = local(block.movies, cand.movies)
+            encoded = block.movies
         y_u, y_m, c_m = y_u.float(), y_m.float(), c_m.float()
-        return t.objective.loss(
+        loss = t.objective.loss(
             y_u.index_select(0, u),
             y_m.index_select(0, pos),
             c_m.index_select(0, pos),
@@ -107,6 +116,48 @@ class Step:
             batch,
             cand,
         )
+        rows = encoded if t.neighbours is None else None  # a block's movies are its rows
+        return loss + self._content_term(y_m if rows is None else y_m[rows], encoded)
+
+    def user_list_loss(
+        self, users: torch.Tensor, rows: torch.Tensor, movies: torch.Tensor, gen: torch.Generator
+    ) -> torch.Tensor:
+        """The multinomial loss of a batch of users (reelgraph.train.losses): `movies` their
+        positives, `rows` each positive's user as a position in `users`. Over the whole catalogue
+        on the full graph; over a sampled catalogue on sampled neighbourhoods."""
+        t, model = self.trainer, self.trainer.model
+        if t.neighbours is None:
+            y_u, y_m, c_m, _ = model.encode_ranking(t.x_user, t.x_movie, self.graph)
+            y_u, y_m, c_m = y_u.float(), y_m.float(), c_m.float()
+            loss = multinomial_loss(y_u.index_select(0, users), y_m, c_m, rows, movies)
+            return loss + self._content_term(y_m[t.rated_movies], t.rated_movies)
+        cand = t.objective.multinomial_candidates(movies, gen)
+        block = self._block(users, cand.movies, model.ranking.has_ids, gen)
+        y_u, y_m, c_m = model.encode_ranking_block(t.x_user, t.x_movie, self.graph, block)
+        y_u, y_m, c_m = y_u.float(), y_m.float(), c_m.float()
+        # The block's seeds are the sorted unique users and movies: here exactly the batch's
+        # users and the candidates.
+        u, cm = local(block.users, users), local(block.movies, cand.movies)
+        cols = local(cand.movies, movies)
+        loss = multinomial_loss(
+            y_u.index_select(0, u),
+            y_m.index_select(0, cm),
+            c_m.index_select(0, cm),
+            rows,
+            cols,
+            cand.log_q,
+        )
+        return loss + self._content_term(y_m, block.movies)
+
+    def _content_term(self, movie_vec: torch.Tensor, movies: torch.Tensor) -> torch.Tensor | float:
+        """rank_content_weight x the content alignment of these movies' outputs (rows of
+        movie_vec, in the order of `movies`); 0 with the weight 0."""
+        t, head = self.trainer, self.trainer.model.ranking.content_head
+        weight = t.cfg.rank_content_weight
+        if not weight or head is None or movies.numel() == 0:
+            return 0.0
+        projected = head(t.content.index_select(0, movies)).float()
+        return weight * content_alignment(movie_vec, projected)
 
 
 def local(seeds: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:

@@ -66,13 +66,14 @@ def graphsage_space(trial) -> dict:  # noqa: ANN001 - optuna.Trial
     return {
         "model": {
             "rank_dim": trial.suggest_categorical("rank_dim", [32, 64, 128]),
-            "rank_temperature": trial.suggest_float("rank_temperature", 0.05, 0.5, log=True),
+            "rank_temperature": trial.suggest_float("rank_temperature", 0.1, 0.5, log=True),
+            "rank_init_scale": trial.suggest_categorical("rank_init_scale", [0.1, 0.03, 0.3]),
             "rank_aggr": trial.suggest_categorical("rank_aggr", ["mean", "sym"]),
             "rank_combine": trial.suggest_categorical("rank_combine", ["last", "mean"]),
             "rank_dropout": trial.suggest_float("rank_dropout", 0.0, 0.3),
         },
         "train": {
-            "rank_lr": trial.suggest_float("rank_lr", 1e-3, 1e-2, log=True),
+            "rank_lr": trial.suggest_float("rank_lr", 2e-3, 3e-2, log=True),
             "rank_weight_decay": trial.suggest_categorical(
                 "rank_weight_decay", [0.0, 1e-4, 1e-3, 1e-2, 5e-2]
             ),
