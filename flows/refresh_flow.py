@@ -1,15 +1,19 @@
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 
+import numpy as np
 from prefect import flow, runtime
 
 from flows.ingest_flow import ingest_flow
 from reelgraph.core import runs, settings
 from reelgraph.core.run_layout import RunLayout
 from reelgraph.model import loaded
+from reelgraph.model.saved import select_device
 from reelgraph.pipeline import fanout
+from reelgraph.serve import list_files
 from tasks.publish_tasks import prepare_lists, publish_task
 from tasks.refresh_tasks import check_refreshable, refresh_graph_task
 
@@ -42,7 +46,7 @@ def refresh_flow(
         "graph_path": base["graph_path"],
         "model_path": base["model_path"],
         "seed": base["seed"],
-        "device": device,
+        "device": str(select_device(device)),  # the one used, not "auto"
         "timings": {},
         "started_at": started.isoformat(),
         "flow_run_id": str(runtime.flow_run.id or ""),
@@ -51,13 +55,18 @@ def refresh_flow(
     run_dir = layout.dir
     with runs.in_progress(run_dir, wh):
         prepared = prepare_lists(base["graph_path"], base["model_path"], str(run_dir), k, device)
+        gone = np.asarray(base["users_without_ratings"], dtype=np.int64)
+        prepared = dataclasses.asdict(
+            list_files.without_users(list_files.PreparedRun(**prepared), gone)
+        )
         loaded.forget()
         # Written before the commit, so a published refresh always has its card.
         layout.model_card.write_text(
             f"# reelgraph run {run_id}: a refresh of {base['base_run_id']}\n\n"
             f"Every user re-scored by run {base['base_run_id']}'s model (no retraining) with "
             f"the ratings of ingest {ingested['ingest_id']}: {json.dumps(base['stats'])}. "
-            f"Its metrics, figures and training are those of run {base['base_run_id']}.\n"
+            f"Its metrics, figures and training are those of run {base['base_run_id']} "
+            f"(`reelgraph runs` and `reelgraph metrics` say so in their metrics_of column).\n"
         )
         published = publish_task(wh, record, prepared, retention)
     return {

@@ -71,9 +71,12 @@ def record_evaluation_task(
     # GraphSAGE's rating rows for val come from training; replace only what this task computes.
     metrics_mart.write_metrics(warehouse, run_id, rows, models=[r.model for r in evals])
     table = comparison.markdown_table(evals, skipped=skipped)
+    warning = comparison.thin_data_warning(evals[0].users_evaluated, evals[0].users_skipped)
     out = RunLayout(Path(run_dir))
     out.dir.mkdir(parents=True, exist_ok=True)
-    out.comparison.write_text(table + "\n")
+    # The comparison file is what the model card and the run's summary page show: the warning
+    # above the table reaches both.
+    out.comparison.write_text((f"> **{warning}**\n\n" if warning else "") + table + "\n")
     out.metrics.write_text(json.dumps(comparison.table_rows(evals), indent=2))
     create_table_artifact(
         comparison.table_rows(evals),
@@ -97,4 +100,5 @@ def record_evaluation_task(
         "table": table,
         "users_evaluated": evals[0].users_evaluated,
         "users_skipped": evals[0].users_skipped,
+        "warning": warning,
     }

@@ -43,7 +43,7 @@ def refresh_graph_task(warehouse: str, outputs: str, run_id: str, dataset: str) 
     split_id, graph_path = files.split_id, files.graph_path
     if not graph_path or not Path(graph_path).is_file():
         raise ValueError(f"run {base_id} has no saved graph ({graph_path}); re-run the pipeline")
-    graph, stats = refreshed_graph(warehouse, RatingGraph.load(graph_path))
+    graph, stats, gone = refreshed_graph(warehouse, RatingGraph.load(graph_path))
     layout = RunLayout.of(outputs, run_id)
     layout.dir.mkdir(parents=True, exist_ok=True)
     shutil.copy2(layout.sibling(base_id).model, layout.model)
@@ -55,11 +55,13 @@ def refresh_graph_task(warehouse: str, outputs: str, run_id: str, dataset: str) 
         ]
     metrics_mart.write_metrics(warehouse, run_id, rows)
     get_run_logger().info(
-        "refreshing %s: %d ratings, %d new users, %d ratings of unknown movies skipped",
+        "refreshing %s: %d ratings, %d new users, %d ratings of unknown movies skipped, "
+        "%d users with no rating left (no list)",
         base_id,
         stats.ratings,
         stats.new_users,
         stats.skipped_unknown_movies,
+        stats.users_without_ratings,
     )
     return {
         "base_run_id": base_id,
@@ -68,4 +70,5 @@ def refresh_graph_task(warehouse: str, outputs: str, run_id: str, dataset: str) 
         "graph_path": str(layout.graph),
         "model_path": str(layout.model),
         "stats": dataclasses.asdict(stats),
+        "users_without_ratings": gone.tolist(),
     }

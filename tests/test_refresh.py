@@ -73,3 +73,50 @@ def test_refresh_without_a_published_run_is_refused_before_any_work(
     with pytest.raises(ReadError, match="no published run of tiny to refresh"):
         check_refreshable(str(wh), "tiny")
     assert wh.read_bytes() == before
+
+
+def test_refresh_command_drops_users_without_ratings_and_says_whose_metrics(
+    pipeline_run: dict, tiny_dir: Path, tmp_path: Path, capsys
+) -> None:
+    import json
+
+    from prefect.testing.utilities import prefect_test_harness
+
+    from reelgraph.cli.main import main
+
+    wh, outputs = tmp_path / "w.duckdb", tmp_path / "outputs"
+    shutil.copy(pipeline_run["warehouse"], wh)
+    shutil.copytree(pipeline_run["outputs"], outputs)
+    base_run = pipeline_run["result"]["run_id"]
+    # The new export drops every rating of one user who has a list now.
+    source = tmp_path / "source"
+    shutil.copytree(tiny_dir, source)
+    header, *rows = (source / "ratings.csv").read_text().splitlines()
+    gone = rows[0].split(",")[0]
+    (source / "ratings.csv").write_text(
+        "\n".join([header, *(r for r in rows if r.split(",")[0] != gone)]) + "\n"
+    )
+    argv = ["--dataset", "tiny", "--source", str(source), "--warehouse", str(wh)]
+    with prefect_test_harness(server_startup_timeout=120):
+        assert main(["refresh", *argv, "--outputs", str(outputs), "--k", "5"]) == 0
+    said = capsys.readouterr().out
+    assert f"of run {base_run}" in said and "1 users with no rating left (no list)" in said
+    with duckdb.connect(str(wh), read_only=True) as con:
+        run_id, device = con.execute(
+            "SELECT run_id, device FROM ops.runs WHERE refresh_of = ?", [base_run]
+        ).fetchone()
+        assert device == "cpu"  # the device used, not "auto" (no GPU here)
+        assert con.execute(
+            "SELECT count(*) FROM marts.recommendations_latest WHERE user_id = ?", [int(gone)]
+        ).fetchone() == (0,)
+        assert (
+            con.execute(
+                "SELECT count(DISTINCT user_id) FROM marts.recommendations_latest"
+            ).fetchone()[0]
+            > 0
+        )
+    assert main(["runs", "--warehouse", str(wh), "--json"]) == 0
+    runs = {r["run_id"]: r for r in json.loads(capsys.readouterr().out)}
+    assert runs[run_id]["metrics_of"] == base_run and runs[base_run]["metrics_of"] == base_run
+    assert main(["metrics", "--warehouse", str(wh)]) == 0
+    assert f"(metrics of run {base_run}," in capsys.readouterr().out

@@ -31,7 +31,7 @@ def connect(
     path = Path(path)
     if read_only and not path.exists():
         raise WarehouseError(
-            f"no warehouse at {path}; run `reelgraph ingest` (or `make run`) first, or pass --warehouse"
+            f"no warehouse at {path}; run `reelgraph run` (or `make run`) first, or pass --warehouse"
         )
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -82,6 +82,13 @@ def parse_years(text: str | None) -> tuple[int | None, int | None]:
 READ_STATEMENTS = frozenset({duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN})
 
 
+# The ops.runs columns every reader query needs: a table of that name without them is another
+# application's (a DuckDB file of its own that happens to have an ops schema).
+RUNS_COLUMNS = frozenset(
+    {"run_id", "dataset", "status", "split_id", "device", "seed", "started_at", "finished_at"}
+)
+
+
 class Reader:
     """A read-only session on the warehouse: its own short-lived connection, or `con` (a
     cursor of a server's SharedReadConnection), which stays its lender's to close."""
@@ -110,8 +117,27 @@ class Reader:
 
     # ------------------------------------------------------------------ runs and metrics
 
-    def resolve_run(self, run_id: str | None) -> str:
+    def _has_runs(self) -> bool:
+        """Whether ops.runs exists; refused when it is another application's table."""
         if not self._has_table("ops", "runs"):
+            return False
+        columns = {
+            c
+            for (c,) in self.con.execute(
+                "SELECT column_name FROM duckdb_columns() "
+                "WHERE schema_name = 'ops' AND table_name = 'runs'"
+            ).fetchall()
+        }
+        missing = sorted(RUNS_COLUMNS - columns)
+        if missing:
+            raise ReadError(
+                f"{self.warehouse} is not a reelgraph warehouse (its ops.runs has no "
+                f"{', '.join(missing)}); pass the right --warehouse"
+            )
+        return True
+
+    def resolve_run(self, run_id: str | None) -> str:
+        if not self._has_runs():
             raise ReadError("no published run in this warehouse yet; run `reelgraph run` first")
         if run_id:
             row = fetch_one(self.con, "SELECT status FROM ops.runs WHERE run_id = ?", [run_id])
@@ -133,7 +159,7 @@ class Reader:
         return row[0]
 
     def runs(self) -> list[dict]:
-        if not self._has_table("ops", "runs"):
+        if not self._has_runs():
             return []
         return self._dicts(
             """SELECT r.run_id, r.dataset, r.status, r.split_id, r.device, r.seed, r.code_version,
@@ -141,13 +167,15 @@ class Reader:
                       (SELECT value FROM marts.metrics m WHERE m.run_id = r.run_id AND m.model = 'graphsage'
                          AND m.split = 'test' AND m.metric = 'rmse') AS test_rmse,
                       (SELECT value FROM marts.metrics m WHERE m.run_id = r.run_id AND m.model = 'graphsage'
-                         AND m.split = 'test' AND m.metric = 'recall' AND m.k = 20) AS test_recall_at_20
+                         AND m.split = 'test' AND m.metric = 'recall' AND m.k = 20) AS test_recall_at_20,
+                      -- a refresh re-scores with its base run's model: the metrics are that run's
+                      coalesce(r.refresh_of, r.run_id) AS metrics_of
                FROM ops.runs r LEFT JOIN ops.latest l USING (run_id) ORDER BY r.started_at DESC"""
         )
 
     def latest_run(self, dataset: str) -> tuple[str, int] | None:
         """(run_id, seed) of the dataset's published latest run; None when it has none yet."""
-        if not (self._has_table("ops", "runs") and self._has_table("ops", "latest")):
+        if not (self._has_runs() and self._has_table("ops", "latest")):
             return None
         return fetch_one(
             self.con,
@@ -164,7 +192,10 @@ class Reader:
     def metrics(self, run_id: str | None = None) -> list[dict]:
         run = self.resolve_run(run_id)
         return self._dicts(
-            "SELECT run_id, model, split, metric, k, value FROM marts.metrics WHERE run_id = ? ORDER BY model, split, metric, k",
+            """SELECT m.run_id, m.model, m.split, m.metric, m.k, m.value,
+                      coalesce(r.refresh_of, m.run_id) AS metrics_of
+               FROM marts.metrics m LEFT JOIN ops.runs r USING (run_id)
+               WHERE m.run_id = ? ORDER BY m.model, m.split, m.metric, m.k""",
             [run],
         )
 

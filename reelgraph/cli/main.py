@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import argparse
 import errno
-import inspect
 import json
 import os
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from reelgraph.cli.flow_args import flow_arguments, flow_defaults
+from reelgraph.cli.prefect_server import start_owned_server
 from reelgraph.cli.read import add_read_commands, warehouse_flag
-from reelgraph.core import settings
+from reelgraph.cli.refresh import add_refresh_command
+from reelgraph.core import quiet_refusals, settings
 from reelgraph.core.conventions import ALL_FILES
 from reelgraph.core.errors import CliError, ReelgraphError
 from reelgraph.pipeline import preflight, run_spec
@@ -52,7 +55,8 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 
     settings.quiet_prefect_notices()
 
-    result = ingest_flow(**_flow_arguments(ingest_flow, args))
+    start_owned_server()
+    result = ingest_flow(**flow_arguments(ingest_flow, args))
     _print_ingest(result, args.json)
     return 0
 
@@ -97,6 +101,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     spec = run_spec.from_args(args)
     check_pipeline(spec)  # before any work starts
+    start_owned_server()
     result = pipeline_flow(**spec.model_dump())
     if args.json:
         print(json.dumps(result, indent=2, default=str))
@@ -120,9 +125,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         f"{', stopped by the training time budget' if t['stopped_by_budget'] else ''}); "
         f"test RMSE {t['metrics']['test']['rmse']:.4f}, MAE {t['metrics']['test']['mae']:.4f}"
     )
-    warning = budget_warning(t)
-    if warning:
-        print(warning, file=sys.stderr)
+    for warning in (budget_warning(t), result["evaluate"].get("warning")):
+        if warning:
+            print(warning, file=sys.stderr)
     refit = result["refit"]
     if refit:
         print(
@@ -155,8 +160,9 @@ def _cmd_tune(args: argparse.Namespace) -> int:
 
     settings.quiet_prefect_notices()
 
-    params = _flow_arguments(tune_flow, args)
-    check_tune(**{**_defaults(tune_flow), **params})  # before any work starts
+    params = flow_arguments(tune_flow, args)
+    check_tune(**{**flow_defaults(tune_flow), **params})  # before any work starts
+    start_owned_server()
     result = tune_flow(**params)
     if args.json:
         print(json.dumps(result, indent=2, default=str))
@@ -166,24 +172,6 @@ def _cmd_tune(args: argparse.Namespace) -> int:
         print(f"  {model:10s} validation NDCG@20 {best['value']:.4f}  {json.dumps(best['params'])}")
     print(f"chosen settings written to {result['config']}; `reelgraph run` reads them")
     return 0
-
-
-def _flow_parameters(flow) -> dict[str, inspect.Parameter]:  # noqa: ANN001 - a Prefect flow
-    return dict(inspect.signature(flow.fn).parameters)
-
-
-def _defaults(flow) -> dict:  # noqa: ANN001 - a Prefect flow
-    """The flow's parameters as it would run with nothing set."""
-    return {
-        name: p.default
-        for name, p in _flow_parameters(flow).items()
-        if p.default is not inspect.Parameter.empty
-    }
-
-
-def _flow_arguments(flow, args: argparse.Namespace) -> dict:  # noqa: ANN001 - a Prefect flow
-    """The command's arguments that are parameters of the flow it runs (same names)."""
-    return {name: getattr(args, name) for name in _flow_parameters(flow) if hasattr(args, name)}
 
 
 def _cmd_server(args: argparse.Namespace) -> int:
@@ -208,7 +196,9 @@ def _add_tune_command(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "tune", help="choose GraphSAGE's and the baselines' settings on the validation split"
     )
-    p.add_argument("--dataset", default="ml-latest-small")
+    p.add_argument(
+        "--dataset", default="ml-latest-small", help="as for run (default: ml-latest-small)"
+    )
     p.add_argument(
         "--source", help=f"local folder or zip instead of downloading (or ${settings.SOURCE_ENV})"
     )
@@ -217,9 +207,14 @@ def _add_tune_command(sub: argparse._SubParsersAction) -> None:
         "--outputs",
         help=f"outputs folder (default {settings.DEFAULT_OUTPUTS} or ${settings.OUTPUTS_ENV})",
     )
-    p.add_argument("--split", choices=["random", "temporal", "user_subgraph"], default="random")
+    p.add_argument(
+        "--split",
+        choices=["random", "temporal", "user_subgraph"],
+        default="random",
+        help="split whose validation part is searched (default: random)",
+    )
     p.add_argument("--n-users", type=int, help="users to sample for --split user_subgraph")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the split and trials (default: 0)")
     p.add_argument("--trials", type=_positive_int, default=20, help="trials per model (default 20)")
     p.add_argument(
         "--models",
@@ -234,6 +229,11 @@ def _add_tune_command(sub: argparse._SubParsersAction) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="reelgraph", description=__doc__)
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help=f"show the tracebacks of refusals too (or {quiet_refusals.DEBUG_ENV}=1)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("generate", help="write a synthetic MovieLens-shaped dataset")
@@ -280,6 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_run)
 
     _add_tune_command(sub)
+    add_refresh_command(sub)
 
     add_read_commands(sub)
 
@@ -301,6 +302,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
+    if args.debug:  # read by Prefect's console filter in this process and any it starts
+        os.environ[quiet_refusals.DEBUG_ENV] = "1"
     if argv is None and args.command in LONG_COMMANDS:  # the real command line, not a test
         from reelgraph.core.shutdown import exit_promptly_on_sigterm
 
@@ -311,6 +314,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"reelgraph: {exc}", file=sys.stderr)
         return 1
     except ReelgraphError as exc:
+        if quiet_refusals.debugging():
+            traceback.print_exc()
         print(f"reelgraph {args.command}: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:
@@ -327,7 +332,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-LONG_COMMANDS = ("generate", "ingest", "run", "tune")  # those a SIGTERM must end promptly
+LONG_COMMANDS = (
+    "generate",
+    "ingest",
+    "run",
+    "tune",
+    "refresh",
+)  # those a SIGTERM must end promptly
 _WRITE_FAILURES = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
 
 if __name__ == "__main__":

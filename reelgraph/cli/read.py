@@ -8,12 +8,14 @@ import json
 import sys
 
 from reelgraph.core import settings
+from reelgraph.core.conventions import RELEVANT_RATING
 from reelgraph.core.errors import CliError
 from reelgraph.pipeline import preflight
 
 # The columns each command prints, in order (--json prints every field).
 LIST_COLUMNS = "rank movie_id title year genres score predicted_rating because_title".split()
-RUN_COLUMNS = "run_id dataset status latest device test_rmse test_recall_at_20 finished_at".split()
+RUN_COLUMNS = "run_id dataset status latest device test_rmse test_recall_at_20 metrics_of".split()
+RUN_COLUMNS += ["finished_at"]
 METRIC_COLUMNS = "model rmse mae recall@20 ndcg@20 precision@10 map@20 hit_rate@20".split()
 METRIC_COLUMNS += ["coverage@20", "novelty@20"]
 
@@ -43,7 +45,7 @@ def format_table(rows: list[dict], columns: list[str] | None = None) -> str:
             return ""
         if isinstance(v, float):
             return f"{v:.3f}"
-        return str(v)
+        return " ".join(str(v).split())  # a title with a newline or tab stays on its row
 
     cells = [[cell(r.get(c)) for c in cols] for r in rows]
     widths = [min(max(len(c), *(len(row[i]) for row in cells)), 60) for i, c in enumerate(cols)]
@@ -84,6 +86,11 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 0
+    if not args.json and rows and all(r["because_title"] is None for r in rows):
+        print(
+            f"(no explanations: user {args.user} rated no movie {RELEVANT_RATING:g} stars or more)",
+            file=sys.stderr,
+        )
     _emit(rows, args.json, LIST_COLUMNS)
     return 0
 
@@ -98,6 +105,8 @@ def _cmd_runs(args: argparse.Namespace) -> int:
 def _cmd_metrics(args: argparse.Namespace) -> int:
     with _reader(args) as r:
         rows = r.metrics(args.run)
+        run = r.resolve_run(args.run)
+        base = r.run_record(run).get("refresh_of")
     if args.json:
         _emit(rows, True)
         return 0
@@ -108,7 +117,8 @@ def _cmd_metrics(args: argparse.Namespace) -> int:
             continue
         name = f"{row['metric']}@{row['k']}" if row["k"] is not None else row["metric"]
         table.setdefault(row["model"], {"model": row["model"]})[name] = row["value"]
-    print(f"run {rows[0]['run_id'] if rows else args.run}: test split")
+    inherited = f" (metrics of run {base}, whose model this refresh re-scored with)" if base else ""
+    print(f"run {run}: test split{inherited}")
     _emit(list(table.values()), False, METRIC_COLUMNS)
     return 0
 
@@ -148,7 +158,19 @@ def _cmd_explore(args: argparse.Namespace) -> int:
     wh = settings.warehouse_path(args.warehouse)
     if not wh.exists():
         raise CliError(f"no warehouse at {wh}; run `reelgraph run` first or pass --warehouse")
-    preflight.at_least("--port", args.port, 1)
+    if not 1 <= args.port <= 65535:
+        raise CliError(f"--port must be between 1 and 65535, got {args.port}")
+    outputs = settings.outputs_dir(args.outputs)
+    if not outputs.is_dir():
+        if args.outputs:
+            raise CliError(f"--outputs {outputs}: no such folder (the runs' figures and models)")
+        print(
+            f"warning: no outputs folder at {outputs}: no figures, no cold start", file=sys.stderr
+        )
+    if args.run:
+        with _reader(args) as r:
+            r.resolve_run(args.run)  # an unknown run is said now, not on the first page
+    _port_free(args.host, args.port)
     preflight.at_least("--max-body-kb", args.max_body_kb, 1)
     preflight.at_least("--max-coldstart-ratings", args.max_coldstart_ratings, 1)
     hosts = [*LOCAL_HOSTS, *(args.allowed_host or [])]
@@ -158,7 +180,7 @@ def _cmd_explore(args: argparse.Namespace) -> int:
             hosts.append(args.host)
     app = create_app(
         wh,
-        settings.outputs_dir(args.outputs),
+        outputs,
         args.run,
         allowed_hosts=hosts,
         max_body_bytes=args.max_body_kb * 1024,
@@ -167,6 +189,22 @@ def _cmd_explore(args: argparse.Namespace) -> int:
     print(f"reelgraph explorer on http://{args.host}:{args.port}/ (Ctrl-C stops it)")
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
+
+
+def _port_free(host: str, port: int) -> None:
+    """Refuse before printing the address when another process listens there (uvicorn would
+    print its errno 98 after our line and exit 3)."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise CliError(
+                f"cannot serve on {host}:{port}: {exc.strerror}; pick another --port"
+            ) from exc
 
 
 def warehouse_flag(p: argparse.ArgumentParser) -> None:
@@ -197,7 +235,7 @@ def add_read_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--min-score", type=float, help="only movies whose ranking score is at least this"
     )
-    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--k", type=int, default=10, help="list length, 1-1000 (default: 10)")
     p.add_argument("--least", action="store_true", help="the least relevant movies instead")
     p.add_argument("--run", help="a published run id (default: the latest)")
     p.set_defaults(func=_cmd_recommend)
@@ -218,7 +256,7 @@ def add_read_commands(sub: argparse._SubParsersAction) -> None:
 
     p = reader_parser("similar", "movies closest to a movie in the model's embedding space")
     p.add_argument("--movie", type=int, required=True, help="MovieLens movie id")
-    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--k", type=int, default=10, help="how many, 1-1000 (default: 10)")
     p.add_argument("--run", help="a published run id (default: the latest)")
     p.set_defaults(func=_cmd_similar)
 
@@ -228,8 +266,12 @@ def add_read_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_sql)
 
     p = sub.add_parser("explore", help="serve the web explorer (read-only)")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8765)
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default: 127.0.0.1, this machine)",
+    )
+    p.add_argument("--port", type=int, default=8765, help="1-65535 (default: 8765)")
     warehouse_flag(p)
     p.add_argument(
         "--outputs",

@@ -71,7 +71,10 @@ class _FirstLineOnly(logging.Filter):
 
 def quiet_prefect_notices() -> None:
     """Call after Prefect is imported."""
+    from reelgraph.core.quiet_refusals import hide_refusal_tracebacks
+
     logging.getLogger(PREFECT_SERVER_LOGGER).addFilter(_FirstLineOnly())
+    hide_refusal_tracebacks()
 
 
 def source(explicit: str | os.PathLike[str] | None = None) -> str | None:

@@ -32,6 +32,22 @@ HEADLINE = (
 )
 
 
+# Below this many users with a relevant test rating, ranking metrics are noise: a run says so.
+MIN_EVALUABLE_USERS = 100
+
+
+def thin_data_warning(users_evaluated: int, users_skipped: int) -> str | None:
+    """The one line a run on data too thin to evaluate gets (None when it is not)."""
+    if users_evaluated >= MIN_EVALUABLE_USERS:
+        return None
+    total = users_evaluated + users_skipped
+    return (
+        f"warning: only {users_evaluated} of {total} users have a relevant test rating (fewer "
+        f"than {MIN_EVALUABLE_USERS}): the ranking metrics rest on too few users to tell the "
+        "models apart"
+    )
+
+
 def default_baselines(graph: RatingGraph) -> tuple[tuple[str, ...], dict[str, str]]:
     """The baselines a run compares with when none are named: all of them, but those too slow
     for this many train ratings on this machine's kind (each says why, in the log and the

@@ -16,7 +16,7 @@ from typing import Annotated
 import numpy as np
 from fastapi import APIRouter, Body, HTTPException, Query
 from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from reelgraph.core.conventions import RATING_MAX, RATING_MIN
 from reelgraph.core.errors import ReelgraphError
@@ -38,8 +38,17 @@ class Rated(BaseModel):
 
 class ColdStart(BaseModel):
     ratings: list[Rated] = Field(min_length=1)
-    k: int = Field(default=10, ge=1, le=100)
+    k: int = Field(default=10, ge=1, le=100, description="list length, 1-100")
     run: str | None = Field(default=None, max_length=80)
+
+    @field_validator("ratings")
+    @classmethod
+    def one_rating_per_movie(cls, ratings: list[Rated]) -> list[Rated]:
+        seen: set[int] = set()
+        twice = sorted({r.movie_id for r in ratings if r.movie_id in seen or seen.add(r.movie_id)})
+        if twice:
+            raise ValueError(f"movie(s) {twice} rated more than once; give each movie one rating")
+        return ratings
 
 
 @dataclasses.dataclass
@@ -216,7 +225,7 @@ def list_routes(ctx: ExplorerContext) -> APIRouter:
         genres: Annotated[str | None, Query(max_length=300)] = None,
         years: Annotated[str | None, Query(max_length=20)] = None,
         min_score: float | None = None,
-        k: Annotated[int, Query(ge=1, le=100)] = 10,
+        k: Annotated[int, Query(ge=1, le=100, description="list length, 1-100")] = 10,
         least: bool = False,
         run: str | None = None,
     ) -> dict:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from reelgraph.core.errors import ParameterError
 from reelgraph.ingest.datasets import dataset_name
+from reelgraph.pipeline import setting_bounds
 
 DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 MAX_SEED = 2**32 - 1  # numpy's and torch's seeds are unsigned 32-bit
@@ -120,6 +121,12 @@ def model_settings(model: dict, train: dict) -> None:
         ("model", lambda: ModelConfig(n_users=1, n_movies=1, user_in=1, movie_in=1, **model)),
         ("train", lambda: TrainConfig(**train)),
     ):
+        try:
+            cls = ModelConfig if group == "model" else TrainConfig
+            setting_bounds.check(group, cls, model if group == "model" else train)
+        except setting_bounds.SettingError as exc:
+            name = str(exc).split(" ", 1)[0].split(".", 1)[1]
+            raise ParameterError(f"GraphSAGE setting --{name.replace('_', '-')} ({exc})") from exc
         try:
             build()
         except (TypeError, ValueError) as exc:

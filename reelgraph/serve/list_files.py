@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from reelgraph.core.conventions import RELEVANT_RATING
@@ -205,3 +206,25 @@ def combine_lists(run_dir: str | Path, shard_rows: list[int], n_users: int) -> P
     shutil.rmtree(run_dir / SHARDS_DIR, ignore_errors=True)
     rows = sum(shard_rows)
     return PreparedRun(str(run_dir), rows, rows, n_users)
+
+
+def without_users(prepared: PreparedRun, user_ids: np.ndarray) -> PreparedRun:
+    """The prepared run less every row of the given users (a refresh: users whose ratings are
+    all gone from the export get no list and no published vector)."""
+    if user_ids.size == 0:
+        return prepared
+    run_dir = Path(prepared.run_dir)
+    gone = pa.array(np.asarray(user_ids, dtype=np.int32))
+    rows = {}
+    for table in ("recommendations", "least_relevant", "user_embeddings"):
+        path = run_dir / MART_FILES[table]
+        frame = pq.read_table(path)
+        kept = frame.filter(pc.invert(pc.is_in(frame["user_id"], value_set=gone)))
+        _write(kept, path)
+        rows[table] = kept.num_rows
+    return dataclasses.replace(
+        prepared,
+        recommendations=rows["recommendations"],
+        least_relevant=rows["least_relevant"],
+        users=rows["user_embeddings"],
+    )

@@ -23,9 +23,16 @@ class RefreshStats:
     ratings: int
     new_users: int
     skipped_unknown_movies: int
+    # The model's users with no rating left in the export: they get no list.
+    users_without_ratings: int = 0
 
 
-def refreshed_graph(warehouse: str | Path, base: RatingGraph) -> tuple[RatingGraph, RefreshStats]:
+def refreshed_graph(
+    warehouse: str | Path, base: RatingGraph
+) -> tuple[RatingGraph, RefreshStats, np.ndarray]:
+    """The base graph with every rating now in raw.ratings; its stats; and the ids of the base
+    users who have no rating left (they keep their index, so the model's id embeddings still
+    line up, but get no list)."""
     con = connect(warehouse, read_only=True)
     try:
         r = con.execute(
@@ -34,6 +41,7 @@ def refreshed_graph(warehouse: str | Path, base: RatingGraph) -> tuple[RatingGra
     finally:
         con.close()
     users, movies, ratings = (np.asarray(r[c]) for c in ("user_id", "movie_id", "rating"))
+    gone = np.setdiff1d(base.user_ids.numpy(), users)
     known_movies = base.movie_ids.numpy()
     pos = np.searchsorted(known_movies, movies)
     ok = (pos < known_movies.size) & (
@@ -54,4 +62,5 @@ def refreshed_graph(warehouse: str | Path, base: RatingGraph) -> tuple[RatingGra
         x_user=x_user,
         edges={"train": edges, "val": empty, "test": empty},
     )
-    return graph, RefreshStats(int(ok.sum()), int(new.size), int((~ok).sum()))
+    stats = RefreshStats(int(ok.sum()), int(new.size), int((~ok).sum()), int(gone.size))
+    return graph, stats, gone

@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reelgraph.core.errors import ReelgraphError
+from reelgraph.pipeline import setting_bounds
+from reelgraph.pipeline.setting_bounds import SettingError
 
 if TYPE_CHECKING:
     from reelgraph.pipeline.run_spec import RunSpec
@@ -63,9 +65,13 @@ class RunConfig:
 def load(path: str | Path) -> RunConfig:
     path = Path(path)
     try:
-        body = json.loads(path.read_text())
+        body = json.loads(path.read_text(encoding="utf-8-sig"))  # Excel and Notepad write a BOM
     except OSError as exc:
         raise ConfigError(f"cannot read config {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"config {path} is not UTF-8 text (byte {exc.start}); save it as UTF-8"
+        ) from exc
     except json.JSONDecodeError as exc:
         raise ConfigError(
             f"config {path} is not valid JSON (line {exc.lineno}): {exc.msg}"
@@ -75,16 +81,28 @@ def load(path: str | Path) -> RunConfig:
     unknown = set(body) - {"dataset", "graphsage", "baselines", "tuning"}
     if unknown:
         raise ConfigError(f"config {path}: unknown section(s) {', '.join(sorted(unknown))}")
-    sage = body.get("graphsage", {})
+    sage = _section(path, body, "graphsage")
+    baselines = _section(path, body, "baselines")
     config = RunConfig(
-        model=dict(sage.get("model", {})),
-        train=dict(sage.get("train", {})),
-        baselines={k: dict(v) for k, v in body.get("baselines", {}).items()},
-        tuning=dict(body.get("tuning", {})),
+        model=_section(path, sage, "model", "graphsage."),
+        train=_section(path, sage, "train", "graphsage."),
+        baselines={k: _section(path, baselines, k, "baselines.") for k in baselines},
+        tuning=_section(path, body, "tuning"),
         path=str(path),
     )
     check(config)
     return config
+
+
+def _section(path: Path, body: dict, key: str, prefix: str = "") -> dict:
+    """body[key] as a dict (absent: empty); anything else is refused naming the section."""
+    value = body.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(
+            f"config {path}: {prefix}{key} must be a JSON object of settings, "
+            f"got {type(value).__name__} {json.dumps(value)[:60]}"
+        )
+    return dict(value)
 
 
 def check(config: RunConfig) -> None:
@@ -95,6 +113,10 @@ def check(config: RunConfig) -> None:
     from reelgraph.train.config import TrainConfig
 
     where = config.path or "the config"
+    try:
+        _check_values(config)
+    except SettingError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
     for section, cls, skip in (
         ("graphsage.model", ModelConfig, DERIVED_MODEL),
         ("graphsage.train", TrainConfig, DERIVED_TRAIN),
@@ -117,6 +139,19 @@ def check(config: RunConfig) -> None:
             raise ConfigError(
                 f"{where}: baseline {name} has no setting(s) {', '.join(sorted(unknown))}"
             )
+
+
+def _check_values(config: RunConfig) -> None:
+    """Every value by its type and bounds (reelgraph.pipeline.setting_bounds)."""
+    from reelgraph.evaluate.baselines import BASELINES
+    from reelgraph.model.config import ModelConfig
+    from reelgraph.train.config import TrainConfig
+
+    setting_bounds.check("graphsage.model", ModelConfig, config.model)
+    setting_bounds.check("graphsage.train", TrainConfig, config.train)
+    for name, params in config.baselines.items():
+        if name in BASELINES and BASELINES[name][1] is not None:
+            setting_bounds.check(f"baselines.{name}", BASELINES[name][1], params)
 
 
 def default_path(dataset: str, outputs: str | Path) -> Path | None:

@@ -1,0 +1,130 @@
+"""Hardening, round two (issue 34): a refusal inside a flow printed Prefect's tracebacks before
+its one line (case 2); kill -9 of a command left Prefect's temporary server running (case 3)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.test_hostile import ROOT, tiny_run
+
+# 2 ---------------------------------------------- a refusal inside a flow: no traceback
+
+
+def _cli(*argv: str, env_extra: dict | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, **(env_extra or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "reelgraph", *argv],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture()
+def header_only(tiny_dir: Path, tmp_path: Path) -> Path:
+    src = tmp_path / "src"
+    shutil.copytree(tiny_dir, src)
+    (src / "ratings.csv").write_text("userId,movieId,rating,timestamp\n")
+    return src
+
+
+def test_a_refusal_inside_a_flow_prints_no_traceback(header_only: Path, tmp_path: Path) -> None:
+    env = {"PREFECT_HOME": str(tmp_path / "prefect"), "REELGRAPH_CACHE": str(tmp_path / "cache")}
+    work = tmp_path / "work"
+    done = _cli(*tiny_run(header_only, work / "w.duckdb", work / "out"), env_extra=env)
+    out = done.stdout + done.stderr
+    assert done.returncode == 1, out
+    assert "Traceback" not in out and "ERROR" not in out, out
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("reelgraph run:") and "no valid rows" in last
+    assert out.count("no valid rows") == 1  # said once, not once per task and flow
+
+    debug = _cli(
+        "--debug",
+        "ingest",
+        "--dataset",
+        "tiny",
+        "--source",
+        str(header_only),
+        "--warehouse",
+        str(work / "w.duckdb"),
+        env_extra=env,
+    )
+    assert debug.returncode == 1 and "Traceback" in debug.stderr
+
+
+# 3 ------------------------------------------- kill -9 takes Prefect's temporary server along
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has stopped; only its exit status is left to collect
+
+
+def _prefect_server_of(pid: int, timeout: float) -> int | None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for child in _children(pid):
+            try:
+                if b"prefect.server" in Path(f"/proc/{child}/cmdline").read_bytes():
+                    return child
+            except OSError:
+                continue
+        time.sleep(0.2)
+    return None
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal")
+def test_kill_9_leaves_no_prefect_server(tiny_dir: Path, tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+        "REELGRAPH_CACHE": str(tmp_path / "c"),
+    }
+    env.pop("PREFECT_API_URL", None)
+    command = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "reelgraph",
+            *tiny_run(tiny_dir, tmp_path / "w.duckdb", tmp_path / "o"),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        server = _prefect_server_of(command.pid, timeout=120)
+        assert server is not None, "the run never started a Prefect server"
+    finally:
+        command.kill()  # SIGKILL: no handler, no atexit
+        command.wait()
+    deadline = time.monotonic() + 10
+    while _alive(server) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _alive(server), f"Prefect server {server} outlived its command by 10 s"
