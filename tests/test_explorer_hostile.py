@@ -60,7 +60,7 @@ def test_a_big_chunked_body_is_refused_while_it_streams(client: TestClient) -> N
 
 
 def test_too_many_coldstart_ratings(client: TestClient) -> None:
-    body = {"ratings": [{"movie_id": 1, "rating": 4.0}] * 51}
+    body = {"ratings": [{"movie_id": m, "rating": 4.0} for m in range(1, 52)]}
     r = client.post("/api/coldstart", json=body)
     assert r.status_code == 422 and "at most 50" in r.json()["detail"]
 
