@@ -9,6 +9,7 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
 from reelgraph.core import runs
+from reelgraph.core.folders import folder_for
 from reelgraph.core.run_layout import RunLayout
 from reelgraph.evaluate.metrics import fmt_metric
 from reelgraph.features.graph import build_graph
@@ -80,7 +81,7 @@ def train_task(
         )
         update_progress_artifact(progress_id, progress=100.0)
         out = RunLayout(Path(run_dir))
-        out.dir.mkdir(parents=True, exist_ok=True)
+        folder_for(out.trained(name), create=True)  # one line if outputs went away meanwhile
         shutil.copy2(result.model_path, out.trained(name))
         graph.save(ckpt_dir / "graph.pt")
         out.history(name).write_text(json.dumps(result.history))

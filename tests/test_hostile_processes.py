@@ -128,3 +128,40 @@ def test_kill_9_leaves_no_prefect_server(tiny_dir: Path, tmp_path: Path) -> None
     while _alive(server) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not _alive(server), f"Prefect server {server} outlived its command by 10 s"
+
+
+# 6 ------------------------------------------------- the outputs folder replaced mid-run
+
+
+def test_outputs_replaced_by_a_file_mid_run_is_one_line(
+    tiny_dir: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch
+) -> None:
+    import duckdb
+    from prefect.testing.utilities import prefect_test_harness
+
+    import tasks.model_tasks
+    from reelgraph.cli.main import main
+
+    outputs = tmp_path / "out"
+    trained = tasks.model_tasks.train
+
+    def train_then_replace_outputs(*a: object, **k: object) -> object:
+        result = trained(*a, **k)
+        shutil.rmtree(outputs)
+        outputs.write_text("not a folder")  # what a careless cleanup leaves
+        return result
+
+    monkeypatch.setattr(tasks.model_tasks, "train", train_then_replace_outputs)
+    monkeypatch.setenv("REELGRAPH_CACHE", str(tmp_path / "cache"))
+    with prefect_test_harness(server_startup_timeout=120):
+        code = main([*tiny_run(tiny_dir, tmp_path / "w.duckdb", outputs), "--epochs", "2"])
+    out, err = capfd.readouterr()
+    assert code == 1
+    assert "Traceback" not in out + err, err[-3000:]
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("reelgraph run:") and str(outputs) in last and "is a file" in last
+    with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as con:
+        published = con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'ops' AND table_name = 'runs'"
+        ).fetchone()[0]
+        assert published == 0 or con.execute("SELECT count(*) FROM ops.runs").fetchone() == (0,)

@@ -15,6 +15,8 @@ from typing import TypeVar
 import numpy as np
 import torch
 
+from reelgraph.core.folders import folder_for
+
 T = TypeVar("T")
 
 
@@ -70,6 +72,7 @@ class RatingGraph:
         return self.derived(("user_items", names, min_rating), make)
 
     def save(self, path: str | Path) -> None:
+        folder_for(path)
         torch.save(
             {
                 "user_ids": self.user_ids,

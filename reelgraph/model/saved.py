@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from reelgraph.core.errors import TrainingError
+from reelgraph.core.folders import folder_for
 from reelgraph.graph.ratings import RatingGraph
 from reelgraph.model.config import ModelConfig
 from reelgraph.model.recommender import GraphSAGERecommender
@@ -66,6 +67,7 @@ def save_model(
 ) -> None:
     """train_settings: the TrainConfig it was trained with, as a dict; nodes: node_key of the
     graph it was trained on (a warm start checks it)."""
+    folder_for(path)
     tmp = path.with_suffix(".tmp")
     torch.save(
         {

@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from reelgraph.core.conventions import RELEVANT_RATING
+from reelgraph.core.folders import folder_for
 from reelgraph.graph.ratings import SHARD_USERS, RatingGraph, UserItems, user_shards
 from reelgraph.model import decoder
 from reelgraph.model.scoring import Scorer
@@ -167,7 +168,7 @@ def check_k(k: int) -> None:
 
 def _write(frame: pa.Table, path: Path) -> None:
     """Whole or not at all: a reader never finds half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    folder_for(path, create=True)
     tmp = path.with_name(path.name + ".tmp")
     pq.write_table(frame, tmp)
     tmp.replace(path)

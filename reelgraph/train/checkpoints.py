@@ -14,6 +14,7 @@ from typing import Protocol
 
 import torch
 
+from reelgraph.core.folders import folder_for
 from reelgraph.model.config import ModelConfig
 from reelgraph.model.recommender import GraphSAGERecommender
 from reelgraph.train.config import TrainConfig, result_config
@@ -70,6 +71,7 @@ class Checkpoints:
         return state, state.epoch
 
     def save(self, trainer: Checkpointed, state: TrainState) -> None:
+        folder_for(self.path)
         tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
         torch.save(
             {
