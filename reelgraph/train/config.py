@@ -18,10 +18,10 @@ RANK_LOSSES = ("multinomial", "softmax", "bpr")  # see reelgraph.train.losses
 class TrainConfig:
     epochs: int = 300  # at most; each output stops earlier when validation stops improving
     # Wall-clock budget of a validated training (None: none): when it is spent, each output
-    # keeps its best epoch so far and the result says the budget ended it. It bounds a run on
-    # large data on a small machine: on 2 cores synthetic 25m's outputs settle after 11-13
-    # minutes with its shipped config (at these defaults they still improve after 15), and 10
-    # lets its whole run fit 30 minutes (bench/BENCHMARKS.md). ml-latest-small trains in 5.
+    # keeps its best epoch so far and the result says the budget ended it. A safety net that
+    # bounds a run on large data on a small machine, not its stopping rule: on 2 cores
+    # ml-latest-small stops by its own rule in about 1 minute, synthetic 25m with its shipped
+    # config in 7.5 (whose config raises the budget to 20; bench/BENCHMARKS.md).
     max_minutes: float | None = 10.0  # None or 0: no budget
     # Share of train edges passing messages in each epoch; the rest are supervised. At 1.0 every
     # edge does both (as LightGCN trains): on ml-latest-small validation that was better for
