@@ -1,5 +1,6 @@
 """The ranking output's parts, alone and together, on one run's evaluated model: GraphSAGE's part
-alone (the item filter's weight 0), the item filter alone, and the fused score the run chose,
+alone (the item filter's weight 0; with and without the run's popularity penalty), the item
+filter alone, and the fused score the run chose,
 each on validation (where the weight was chosen) and on test (read for this report only).
 
     python bench/bench_filter_ablation.py --run-dir outputs/runs/RUN_ID --graph CKPT/graph.pt
@@ -54,9 +55,15 @@ def main() -> None:
     graph = RatingGraph.load(args.graph)
     model, _ = load_model(args.run_dir / "eval_model.pt")
     chosen = float(model.item_filter.weight)
+    penalty = float(model.popularity_penalty)
     variants = {}
-    for label, weight in (("GraphSAGE's part alone", 0.0), (f"both (w = {chosen:g})", chosen)):
+    for label, weight, pen in (
+        ("GraphSAGE's part alone, as trained (no popularity penalty)", 0.0, 0.0),
+        (f"GraphSAGE's part alone, penalty {penalty:g}", 0.0, penalty),
+        (f"both (w = {chosen:g}, penalty {penalty:g}): the list", chosen, penalty),
+    ):
         model.item_filter.weight.fill_(weight)
+        model.popularity_penalty.fill_(pen)
         variants[label] = GraphSAGEAdapter(Scorer.from_model(model, graph, torch.device("cpu")))
     model.item_filter.weight.fill_(1.0)  # the filter's rows at weight 1: its own ranking
     variants["the item filter alone"] = FilterAlone(

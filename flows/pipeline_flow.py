@@ -234,9 +234,7 @@ def check_pipeline(spec: RunSpec) -> tuple[run_config.RunConfig, dict, dict]:
     calls this before Prefect starts; the flow again for deployments); returns the resolved
     config and GraphSAGE's model and training settings."""
     preflight.run_inputs(**dict(spec))
-    preflight.at_least("--k", spec.k, 1)
-    if spec.k > 1000:
-        raise preflight.ParameterError(f"--k must be at most 1000, got {spec.k}")
+    preflight.list_length(spec.k)
     preflight.at_least("retention", spec.retention, 1)
     preflight.names("--baselines", spec.baselines, settings.DEFAULT_BASELINES)
     preflight.device(spec.device)

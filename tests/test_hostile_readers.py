@@ -137,3 +137,14 @@ def test_limits_and_defaults_are_in_the_help(argv: list[str], said: str, capsys)
     with pytest.raises(SystemExit):
         main(argv)
     assert said in " ".join(capsys.readouterr().out.split())
+
+
+@pytest.mark.parametrize("k", ["0", "1001"])
+def test_refresh_refuses_a_list_length_before_any_work(
+    k: str, tiny_dir: Path, tmp_path: Path, capsys
+) -> None:
+    argv = ["refresh", "--dataset", "tiny", "--source", str(tiny_dir), "--k", k]
+    err = refused(
+        [*argv, "--warehouse", str(tmp_path / "w.duckdb"), "--outputs", str(tmp_path / "o")], capsys
+    )
+    assert "--k must be between 1 and 1000" in err and not list(tmp_path.iterdir())

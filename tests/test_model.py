@@ -75,6 +75,19 @@ def test_killed_run_resumes_to_the_same_result(tiny_graph: RatingGraph, tmp_path
     assert_resume_repeats(tiny_graph, tmp_path, FAST, crash_after=12)
 
 
+def test_a_run_the_budget_cut_goes_on_when_run_again(
+    tiny_graph: RatingGraph, tmp_path: Path
+) -> None:
+    # Its model is a function of data and settings, not of how busy the machine was: run again,
+    # a run cut by the wall-clock budget resumes from its checkpoint to the uncut run's result.
+    whole = train(tiny_graph, tmp_path / "whole", FAST)
+    first = train(tiny_graph, tmp_path / "cut", dataclasses.replace(FAST, max_minutes=1e-9))
+    assert first.stopped_by_budget and first.epochs_run == 1 < whole.epochs_run
+    again = train(tiny_graph, tmp_path / "cut", FAST)
+    assert again.resumed_from_epoch == 1 and not again.stopped_by_budget
+    assert outcome(again.history) == outcome(whole.history) and again.metrics == whole.metrics
+
+
 def test_a_plateau_decays_each_outputs_rate_and_a_resumed_run_repeats_it(
     tiny_graph: RatingGraph, tmp_path: Path
 ) -> None:

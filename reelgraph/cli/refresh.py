@@ -14,7 +14,7 @@ from reelgraph.pipeline import preflight
 
 def _cmd_refresh(args: argparse.Namespace) -> int:
     preflight.ingest_inputs(**vars(args))
-    preflight.at_least("--k", args.k, 1)
+    preflight.list_length(args.k)
     preflight.at_least("--retention", args.retention, 1)
     preflight.device(args.device)
     preflight.writable_dir(settings.outputs_dir(args.outputs), "--outputs")

@@ -29,6 +29,12 @@ def at_least(flag: str, value: int | float | None, low: int | float) -> None:
         raise ParameterError(f"{flag} must be at least {low}, got {value}")
 
 
+def list_length(k: int) -> None:
+    """The K of published lists: 1-1000, as the readers take it."""
+    if not 1 <= k <= 1000:
+        raise ParameterError(f"--k must be between 1 and 1000, got {k}")
+
+
 def seed_value(value: int) -> None:
     if not 0 <= value <= MAX_SEED:
         raise ParameterError(f"--seed must be between 0 and {MAX_SEED}, got {value}")

@@ -134,9 +134,10 @@ class TrainConfig:
 def result_config(cfg: TrainConfig) -> dict:
     """The settings that decide the trained weights: a checkpoint resumes only under the same ones,
     and the checkpoint folder is keyed by them."""
-    # How often we log or checkpoint does not change the result, so it may differ on resume.
+    # How often we log or checkpoint does not change the result, so it may differ on resume;
+    # nor does the time budget: a run it cut goes on from its checkpoint under any budget.
     d = dataclasses.asdict(cfg)
-    for k in ("log_every", "checkpoint_every", "device"):
+    for k in ("log_every", "checkpoint_every", "device", "max_minutes"):
         d.pop(k)
     if cfg.nproc == 1:  # one process: the same settings, and folder, as before nproc existed
         d.pop("nproc")

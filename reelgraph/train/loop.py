@@ -160,6 +160,10 @@ class Trainer:
     ) -> TrainResult:
         cfg, model = self.cfg, self.model
         state, resumed_from = self._checkpoints.resume(self) if resume else (TrainState(), None)
+        # The budget is this process's: a run it cut goes on from its checkpoint when run again
+        # (to the same epochs an uncut run would reach), instead of keeping the cut outputs.
+        state.budget_spent = False
+        budget_start = time.perf_counter()
         if model.ranking is None:
             state.ranking.done = True
         if not cfg.train_rating:
@@ -171,7 +175,7 @@ class Trainer:
             if self.fixed is not None:
                 state.rating.done = epoch > self.fixed[0] or not cfg.train_rating
                 state.ranking.done = model.ranking is None or epoch > (self.fixed[1] or 0)
-            if state.rating.done and state.ranking.done:
+            if (state.rating.done and state.ranking.done) or state.budget_spent:
                 break
             row = self._epoch(epoch, state)
             epochs_this_run += 1
@@ -184,11 +188,10 @@ class Trainer:
             state.elapsed = time.perf_counter() - t0
             row["seconds"] = round(state.elapsed, 3)
             if self.fixed is None and cfg.max_minutes:  # None or 0: no budget
-                if state.elapsed > 60 * cfg.max_minutes and not (
+                if time.perf_counter() - budget_start > 60 * cfg.max_minutes and not (
                     state.rating.done and state.ranking.done
                 ):
-                    state.budget_spent = True
-                    state.rating.done = state.ranking.done = True
+                    state.budget_spent = True  # the outputs stay unfinished, for a resume
                     log.info(
                         "training budget of %s minutes spent after epoch %d", cfg.max_minutes, epoch
                     )
