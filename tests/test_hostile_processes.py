@@ -37,28 +37,45 @@ def header_only(tiny_dir: Path, tmp_path: Path) -> Path:
     return src
 
 
-def test_a_refusal_inside_a_flow_prints_no_traceback(header_only: Path, tmp_path: Path) -> None:
-    env = {"PREFECT_HOME": str(tmp_path / "prefect"), "REELGRAPH_CACHE": str(tmp_path / "cache")}
+@pytest.fixture()
+def many_bad_rows(tiny_dir: Path, tmp_path: Path) -> Path:
+    """Every other rating unreadable: past the 1% threshold, which only the ingest can tell."""
+    src = tmp_path / "bad"
+    shutil.copytree(tiny_dir, src)
+    header, *rows = (src / "ratings.csv").read_text().splitlines()
+    broken = [
+        r if i % 2 else r.replace(",", ",x,", 1).rsplit(",", 1)[0] for i, r in enumerate(rows)
+    ]
+    (src / "ratings.csv").write_text("\n".join([header, *broken]) + "\n")
+    return src
+
+
+def _env(tmp_path: Path) -> dict:
+    return {"PREFECT_HOME": str(tmp_path / "prefect"), "REELGRAPH_CACHE": str(tmp_path / "cache")}
+
+
+def test_a_header_only_export_is_one_line_before_any_work(
+    header_only: Path, tmp_path: Path
+) -> None:
     work = tmp_path / "work"
-    done = _cli(*tiny_run(header_only, work / "w.duckdb", work / "out"), env_extra=env)
+    done = _cli(*tiny_run(header_only, work / "w.duckdb", work / "out"), env_extra=_env(tmp_path))
+    out = (done.stdout + done.stderr).strip()
+    assert done.returncode == 1 and len(out.splitlines()) <= 3, out
+    assert "ratings.csv: no data rows" in out and not work.exists()
+
+
+def test_a_refusal_inside_a_flow_prints_no_traceback(many_bad_rows: Path, tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    done = _cli(*tiny_run(many_bad_rows, work / "w.duckdb", work / "out"), env_extra=_env(tmp_path))
     out = done.stdout + done.stderr
     assert done.returncode == 1, out
     assert "Traceback" not in out and "ERROR" not in out, out
     last = done.stderr.strip().splitlines()[-1]
-    assert last.startswith("reelgraph run:") and "no valid rows" in last
-    assert out.count("no valid rows") == 1  # said once, not once per task and flow
+    assert last.startswith("reelgraph run:") and "max_reject_fraction" in last
+    assert out.count("max_reject_fraction") == 1  # said once, not once per task and flow
 
-    debug = _cli(
-        "--debug",
-        "ingest",
-        "--dataset",
-        "tiny",
-        "--source",
-        str(header_only),
-        "--warehouse",
-        str(work / "w.duckdb"),
-        env_extra=env,
-    )
+    argv = ["ingest", "--dataset", "tiny", "--source", str(many_bad_rows)]
+    debug = _cli("--debug", *argv, "--warehouse", str(work / "w.duckdb"), env_extra=_env(tmp_path))
     assert debug.returncode == 1 and "Traceback" in debug.stderr
 
 

@@ -181,6 +181,8 @@ def ingest_inputs(
     src = settings.source(source)
     if src is not None and not Path(src).exists():
         raise ParameterError(f"--source {src}: no such file or folder")
+    if src is not None and Path(src).is_dir():
+        has_rows(Path(src))
     if not 0.0 <= max_reject_fraction <= 1.0:
         raise ParameterError(
             f"--max-reject-fraction must be within [0, 1], got {max_reject_fraction}"
@@ -190,6 +192,22 @@ def ingest_inputs(
     from reelgraph.ingest.load import check_warehouse_accepts
 
     check_warehouse_accepts(settings.warehouse_path(warehouse), dataset)
+
+
+def has_rows(folder: Path) -> None:
+    """A source folder's ratings and movies files hold at least one line besides the header:
+    a header-only export is refused here, before Prefect starts, instead of by the ingest
+    (which refuses it too, for callers that skip this check). Reads two lines of each."""
+    for name in ("ratings.csv", "movies.csv"):
+        path = folder / name
+        if not path.is_file():
+            continue  # the release's own layout (a sub-folder) is the ingest's to find
+        with path.open("rb") as fh:
+            lines = [line for line in (fh.readline(), fh.readline()) if line.strip()]
+        if len(lines) < 2:
+            raise ParameterError(
+                f"{path}: no data rows (only a header?); nothing was ingested or changed"
+            )
 
 
 def download_reachable(dataset: str, source: str | None, cache_dir: str | None = None) -> None:
