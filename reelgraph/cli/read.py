@@ -123,6 +123,60 @@ def _cmd_metrics(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_diff(args: argparse.Namespace) -> int:
+    from warehouse.run_diff import previous_run, run_diff
+
+    if len(args.runs) > 2:
+        raise CliError("diff takes at most two runs: [RUN_A] RUN_B")
+    preflight.list_length(args.k)
+    with _reader(args) as r:
+        b = r.resolve_run(args.runs[-1] if args.runs else None)
+        a = r.resolve_run(args.runs[0]) if len(args.runs) == 2 else previous_run(r.con, b)
+        diff = run_diff(r.con, a, b, k=args.k)
+    if args.json:
+        print(json.dumps(diff, indent=2, default=str))
+        return 0
+    lists, data = diff["lists"], diff["data"]
+    print(f"run {a} -> run {b}\n\ntest metrics, A -> B (change):")
+    _emit(*_metrics_table(diff["metrics"]))
+    if lists["users_in_both"]:
+        print(
+            f"\ntop-{lists['k']} lists of {lists['users_in_both']:,} users in both runs: "
+            f"{lists['share_changed']:.1%} changed, {lists['mean_overlap']:.1%} of a list kept"
+        )
+    for label in ("entered", "left"):
+        moved = ", ".join(f"{m['title'] or m['movie_id']} ({m['change']:+d})" for m in diff[label])
+        print(f"{label} the lists most: {moved or 'none'}")
+    change = ", ".join(
+        f"{key} {data['a'][key]} -> {data['b'][key]}" for key in ("ratings", "users", "movies")
+    )
+    print(f"data: {change}")
+    return 0
+
+
+def _metrics_table(rows: list[dict]) -> tuple[list[dict], bool, list[str]]:
+    """One row per model, one column per metric@K: "A -> B (change)"; best B NDCG first."""
+    from warehouse.run_diff import METRICS
+
+    table: dict[str, dict] = {}
+    for r in rows:
+        shown = (
+            "—"
+            if r["a"] is None or r["b"] is None
+            else (f"{r['a']:.4f} -> {r['b']:.4f} ({r['change']:+.4f})")
+        )
+        table.setdefault(r["model"], {"model": r["model"]})[r["metric"]] = shown
+    order = {name: i for i, name in enumerate(METRICS)}
+    columns = sorted(
+        {r["metric"] for r in rows},
+        key=lambda m: (order[m.split("@")[0]], int(m.split("@")[1]) if "@" in m else 0),
+    )
+    first = columns[0] if columns else None  # NDCG at its smallest K
+    ndcg = {r["model"]: r["b"] or 0.0 for r in rows if r["metric"] == first}
+    ordered = sorted(table.values(), key=lambda t: -ndcg.get(t["model"], 0.0))
+    return ordered, False, ["model", *columns]
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from reelgraph.cli.report import markdown
 
@@ -247,6 +301,14 @@ def add_read_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--run", help="a published run id (default: the latest)")
     p.set_defaults(func=_cmd_metrics)
 
+    p = reader_parser(
+        "diff",
+        "what changed between two published runs (default: the latest against the one before)",
+    )
+    p.add_argument("runs", nargs="*", metavar="RUN", help="[RUN_A] RUN_B (B: the newer)")
+    p.add_argument("--k", type=int, default=10, help="length of the lists compared (default: 10)")
+    p.set_defaults(func=_cmd_diff)
+
     p = sub.add_parser(
         "report", help="a run's comparison table and provenance as Markdown (for the docs)"
     )
@@ -265,6 +327,10 @@ def add_read_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int, default=1000, help="print at most this many rows")
     p.set_defaults(func=_cmd_sql)
 
+    _add_explore_command(sub)
+
+
+def _add_explore_command(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("explore", help="serve the web explorer (read-only)")
     p.add_argument(
         "--host",
