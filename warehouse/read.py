@@ -128,6 +128,8 @@ class Reader:
                 "WHERE schema_name = 'ops' AND table_name = 'runs'"
             ).fetchall()
         }
+        # Published before refreshes existed (and not since): no run of it is a refresh.
+        self._refresh_of = "r.refresh_of" if "refresh_of" in columns else "NULL"
         missing = sorted(RUNS_COLUMNS - columns)
         if missing:
             raise ReadError(
@@ -162,14 +164,14 @@ class Reader:
         if not self._has_runs():
             return []
         return self._dicts(
-            """SELECT r.run_id, r.dataset, r.status, r.split_id, r.device, r.seed, r.code_version,
+            f"""SELECT r.run_id, r.dataset, r.status, r.split_id, r.device, r.seed, r.code_version,
                       r.started_at, r.finished_at, l.run_id IS NOT NULL AS latest,
                       (SELECT value FROM marts.metrics m WHERE m.run_id = r.run_id AND m.model = 'graphsage'
                          AND m.split = 'test' AND m.metric = 'rmse') AS test_rmse,
                       (SELECT value FROM marts.metrics m WHERE m.run_id = r.run_id AND m.model = 'graphsage'
                          AND m.split = 'test' AND m.metric = 'recall' AND m.k = 20) AS test_recall_at_20,
                       -- a refresh re-scores with its base run's model: the metrics are that run's
-                      coalesce(r.refresh_of, r.run_id) AS metrics_of
+                      coalesce({self._refresh_of}, r.run_id) AS metrics_of
                FROM ops.runs r LEFT JOIN ops.latest l USING (run_id) ORDER BY r.started_at DESC"""
         )
 
@@ -192,8 +194,8 @@ class Reader:
     def metrics(self, run_id: str | None = None) -> list[dict]:
         run = self.resolve_run(run_id)
         return self._dicts(
-            """SELECT m.run_id, m.model, m.split, m.metric, m.k, m.value,
-                      coalesce(r.refresh_of, m.run_id) AS metrics_of
+            f"""SELECT m.run_id, m.model, m.split, m.metric, m.k, m.value,
+                      coalesce({self._refresh_of}, m.run_id) AS metrics_of
                FROM marts.metrics m LEFT JOIN ops.runs r USING (run_id)
                WHERE m.run_id = ? ORDER BY m.model, m.split, m.metric, m.k""",
             [run],
