@@ -9,9 +9,13 @@ Imports only torch.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 import torch
 
 from reelgraph.model.item_filter import WEIGHTS
+from reelgraph.model.top_k import ScoresOf
 
 # The popularity penalty is chosen from these (0: none) ...
 PENALTIES = (0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0)
@@ -21,10 +25,50 @@ PENALTIES = (0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0)
 PENALTY_TOLERANCE = 0.005
 
 
+class _ListParts:
+    """What both choices score with, computed once, on first use: GraphSAGE's ranking vectors
+    and bias as the trained model encodes them (one full-graph pass), and the filter's user
+    rows f_u (one sparse product over the train ratings)."""
+
+    def __init__(self, trainer) -> None:  # noqa: ANN001 - reelgraph.train.finish.Finishing
+        self.trainer = trainer
+
+    @functools.cached_property
+    def encoded(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        t = self.trainer
+        t.model.eval()
+        with t.autocast():
+            y_u, y_m, c_m, _ = t.model.encode_ranking(t.x_user, t.x_movie, t.full_graph)
+        return y_u.float(), y_m.float(), c_m.float()
+
+    @functools.cached_property
+    def filter_rows(self) -> torch.Tensor:
+        users, movies, _ = self.trainer.graph.part("train")
+        return self.trainer.model.item_filter.user_vectors(
+            users, movies, self.trainer.graph.n_users
+        )
+
+    def curve(self, grid: tuple[float, ...], scores_at: Callable[[float], ScoresOf]) -> dict:
+        """Validation NDCG@K of the list scored by scores_at(value), for each value of grid."""
+        t = self.trainer
+        return {v: t.probe.ndcg(scores_at(v), t.graph.n_movies, t.device) for v in grid}
+
+
 @torch.no_grad()
-def fit_item_filter(trainer) -> dict:  # noqa: ANN001 - reelgraph.train.finish.Finishing
-    """Fit and weigh the trainer's model's channel; what was chosen, for TrainResult.item_filter
-    ({} when the model has no channel)."""
+def choose_list_settings(trainer) -> tuple[dict, dict]:  # noqa: ANN001 - finish.Finishing
+    """The channel fitted and weighed, then the bias's penalty (on the list as served at that
+    weight); what was chosen of each, for TrainResult.item_filter and .popularity_penalty."""
+    parts = _ListParts(trainer)
+    return fit_item_filter(trainer, parts), choose_popularity_penalty(trainer, parts)
+
+
+def _chooses(trainer) -> bool:  # noqa: ANN001
+    """Whether this training chooses on validation (a refit keeps what it was given)."""
+    return trainer.fixed is None and trainer.probe is not None
+
+
+def fit_item_filter(trainer, parts: _ListParts) -> dict:  # noqa: ANN001
+    """Fit and weigh the trainer's model's channel ({} when the model has none)."""
     model, graph, cfg = trainer.model, trainer.graph, trainer.cfg
     channel = model.item_filter
     if channel is None:
@@ -34,22 +78,17 @@ def fit_item_filter(trainer) -> dict:  # noqa: ANN001 - reelgraph.train.finish.F
     if cfg.rank_filter_weight is not None:
         channel.weight.fill_(cfg.rank_filter_weight)
         return {"weight": cfg.rank_filter_weight}
-    if trainer.fixed is not None or trainer.probe is None:  # no validation: the weight it has
+    if not _chooses(trainer):
         return {"weight": float(channel.weight)}
-    model.eval()
-    with trainer.autocast():
-        y_u, y_m, c_m, _ = model.encode_ranking(trainer.x_user, trainer.x_movie, trainer.full_graph)
-    y_u, y_m, c_m = y_u.float(), y_m.float(), c_m.float()
-    f = channel.user_vectors(users, movies, graph.n_users)
+    y_u, y_m, c_m = parts.encoded
+    f = parts.filter_rows
     y_movie = torch.cat([y_m, channel.movie_side], dim=1)
-    curve = {}
-    for w in WEIGHTS:
+
+    def fused(w: float) -> ScoresOf:
         y_user = torch.cat([y_u, w * f], dim=1)
-        curve[w] = trainer.probe.ndcg(
-            lambda b, out, y_user=y_user: torch.addmm(c_m[None, :], y_user[b], y_movie.T, out=out),
-            graph.n_movies,
-            trainer.device,
-        )
+        return lambda b, out: torch.addmm(c_m[None, :], y_user[b], y_movie.T, out=out)
+
+    curve = parts.curve(WEIGHTS, fused)
     best = max(WEIGHTS, key=lambda w: (curve[w], -w))  # a tie goes to the smaller weight
     channel.weight.fill_(best)
     # The ablation beside the choice: the filter alone (weight 0 is GraphSAGE's part alone).
@@ -63,36 +102,29 @@ def fit_item_filter(trainer) -> dict:  # noqa: ANN001 - reelgraph.train.finish.F
     }
 
 
-@torch.no_grad()
-def choose_popularity_penalty(trainer) -> dict:  # noqa: ANN001 - reelgraph.train.finish.Finishing
-    """Set the model's popularity penalty (after the item filter is weighed: the list as
-    served); what was chosen, for TrainResult.popularity_penalty ({} without a ranking encoder)."""
-    model, graph, cfg = trainer.model, trainer.graph, trainer.cfg
+def choose_popularity_penalty(trainer, parts: _ListParts) -> dict:  # noqa: ANN001
+    """Set the model's popularity penalty ({} without a ranking encoder)."""
+    model, cfg = trainer.model, trainer.cfg
     if model.ranking is None:
         return {}
     if cfg.rank_popularity_penalty is not None:
         model.popularity_penalty.fill_(cfg.rank_popularity_penalty)
         return {"penalty": cfg.rank_popularity_penalty}
-    if trainer.fixed is not None or trainer.probe is None:  # no validation: the penalty it has
+    if not _chooses(trainer):
         return {"penalty": float(model.popularity_penalty)}
-    model.eval()
-    with trainer.autocast():
-        y_u, y_m, c_m, _ = model.encode_ranking(trainer.x_user, trainer.x_movie, trainer.full_graph)
-    y_u, y_m = y_u.float(), y_m.float()
+    y_u, y_m, c_m = parts.encoded
     if model.item_filter is not None:  # the fused score, at the weight just chosen
-        users, movies, _ = graph.part("train")
-        y_u, y_m = model.item_filter.extend(y_u, y_m, users, movies)
+        y_u = torch.cat([y_u, model.item_filter.weight * parts.filter_rows], dim=1)
+        y_m = torch.cat([y_m, model.item_filter.movie_side], dim=1)
     log_degree = torch.log1p(trainer.full_graph.relations.deg_movie)
-    # c_m was encoded with the penalty the model has now (0 after training): without it.
-    bias = c_m.float() + model.popularity_penalty * log_degree
-    curve = {}
-    for p in PENALTIES:
+    # c_m was encoded with the penalty the model had then (0 after training): without it.
+    bias = c_m + model.popularity_penalty * log_degree
+
+    def penalised(p: float) -> ScoresOf:
         c = bias - p * log_degree
-        curve[p] = trainer.probe.ndcg(
-            lambda b, out, c=c: torch.addmm(c[None, :], y_u[b], y_m.T, out=out),
-            graph.n_movies,
-            trainer.device,
-        )
+        return lambda b, out: torch.addmm(c[None, :], y_u[b], y_m.T, out=out)
+
+    curve = parts.curve(PENALTIES, penalised)
     best = max(curve.values())
     chosen = max(p for p in PENALTIES if curve[p] >= (1 - PENALTY_TOLERANCE) * best)
     model.popularity_penalty.fill_(chosen)

@@ -25,7 +25,7 @@ from reelgraph.model.config import ModelConfig
 from reelgraph.model.recommender import GraphSAGERecommender
 from reelgraph.model.saved import node_key, save_model
 from reelgraph.train.config import TrainConfig, TrainResult
-from reelgraph.train.filter_choice import choose_popularity_penalty, fit_item_filter
+from reelgraph.train.filter_choice import choose_list_settings
 from reelgraph.train.selection import TrainState
 from reelgraph.train.steps import part_metrics
 
@@ -99,8 +99,8 @@ def finish(
     else:
         state.rating.best_epoch = min(trainer.fixed[0], state.epoch)
         state.ranking.best_epoch = min(trainer.fixed[1] or 0, state.epoch)
-    item_filter = fit_item_filter(trainer)  # the ranking output's closed-form channel
-    popularity_penalty = choose_popularity_penalty(trainer)  # then its bias's penalty
+    # The ranking output's closed-form channel, then its bias's penalty.
+    item_filter, popularity_penalty = choose_list_settings(trainer)
     with trainer.autocast():
         metrics = part_metrics(
             model, trainer.graph, trainer.x_user, trainer.x_movie, trainer.full_graph
