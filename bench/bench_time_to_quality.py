@@ -127,20 +127,11 @@ def figure(results: dict, dataset: str, path: Path) -> Path:
                 )
             ratings = [(h["seconds"], h["val_rmse"]) for h in curve if "val_rmse" in h]
             rate_ax.plot(*zip(*ratings, strict=True), lw=2.5, color="black", label="graphsage")
-        elif curve and "val_ndcg@20" in curve[0]:
-            rank_ax.plot(
-                [h["seconds"] for h in curve],
-                [h["val_ndcg@20"] for h in curve],
-                label=name,
-                color=color,
+        elif curve:  # an epoch loop: ranked by NDCG, or (MF) by RMSE
+            key, ax = (
+                ("val_ndcg@20", rank_ax) if "val_ndcg@20" in curve[0] else ("val_rmse", rate_ax)
             )
-        elif curve and "val_rmse" in curve[0]:
-            rate_ax.plot(
-                [h["seconds"] for h in curve],
-                [h["val_rmse"] for h in curve],
-                label=name,
-                color=color,
-            )
+            ax.plot([h["seconds"] for h in curve], [h[key] for h in curve], label=name, color=color)
         else:
             rank_ax.scatter(
                 [max(r["fit_seconds"], 0.05)], [r["val_ndcg@20"]], label=name, color=color

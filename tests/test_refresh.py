@@ -4,23 +4,28 @@ import shutil
 from pathlib import Path
 
 import duckdb
+import pytest
 from test_decoder import assert_reader_matches_marts
 
 
-def test_refresh_scores_a_new_user_without_retraining(
-    pipeline_run: dict, tiny_dir: Path, tmp_path: Path
-) -> None:
+@pytest.fixture()
+def published_copy(pipeline_run: dict, tiny_dir: Path, tmp_path: Path) -> tuple:
+    """A copy of the tiny run's warehouse and outputs, its run id, and a copy of its source
+    folder for a test to edit into the next export."""
+    wh, outputs, source = tmp_path / "w.duckdb", tmp_path / "outputs", tmp_path / "source"
+    shutil.copy(pipeline_run["warehouse"], wh)
+    shutil.copytree(pipeline_run["outputs"], outputs)
+    shutil.copytree(tiny_dir, source)
+    return wh, outputs, pipeline_run["result"]["run_id"], source
+
+
+def test_refresh_scores_a_new_user_without_retraining(published_copy: tuple) -> None:
     from prefect.testing.utilities import prefect_test_harness
 
     from flows.refresh_flow import refresh_flow
 
-    wh, outputs = tmp_path / "w.duckdb", tmp_path / "outputs"
-    shutil.copy(pipeline_run["warehouse"], wh)
-    shutil.copytree(pipeline_run["outputs"], outputs)
-    base_run = pipeline_run["result"]["run_id"]
+    wh, outputs, base_run, source = published_copy
     # New data: the same release plus a user the model never saw, who rated five movies.
-    source = tmp_path / "source"
-    shutil.copytree(tiny_dir, source)
     movies = [line.split(",")[0] for line in (source / "movies.csv").read_text().splitlines()[1:6]]
     with open(source / "ratings.csv", "a") as fh:
         for m in movies:
@@ -57,7 +62,6 @@ def test_refresh_scores_a_new_user_without_retraining(
 def test_refresh_without_a_published_run_is_refused_before_any_work(
     tiny_dir: Path, tmp_path: Path
 ) -> None:
-    import pytest
 
     from reelgraph.core.errors import ReadError
     from reelgraph.ingest.datasets import acquire
@@ -76,7 +80,7 @@ def test_refresh_without_a_published_run_is_refused_before_any_work(
 
 
 def test_refresh_command_drops_users_without_ratings_and_says_whose_metrics(
-    pipeline_run: dict, tiny_dir: Path, tmp_path: Path, capsys
+    published_copy: tuple, capsys
 ) -> None:
     import json
 
@@ -84,13 +88,8 @@ def test_refresh_command_drops_users_without_ratings_and_says_whose_metrics(
 
     from reelgraph.cli.main import main
 
-    wh, outputs = tmp_path / "w.duckdb", tmp_path / "outputs"
-    shutil.copy(pipeline_run["warehouse"], wh)
-    shutil.copytree(pipeline_run["outputs"], outputs)
-    base_run = pipeline_run["result"]["run_id"]
+    wh, outputs, base_run, source = published_copy
     # The new export drops every rating of one user who has a list now.
-    source = tmp_path / "source"
-    shutil.copytree(tiny_dir, source)
     header, *rows = (source / "ratings.csv").read_text().splitlines()
     gone = rows[0].split(",")[0]
     (source / "ratings.csv").write_text(

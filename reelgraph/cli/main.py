@@ -13,7 +13,7 @@ from pathlib import Path
 
 from reelgraph.cli.flow_args import flow_arguments, flow_defaults
 from reelgraph.cli.prefect_server import start_owned_server
-from reelgraph.cli.read import add_read_commands, warehouse_flag
+from reelgraph.cli.read import add_read_commands, outputs_flag, source_flag, warehouse_flag
 from reelgraph.cli.refresh import add_refresh_command
 from reelgraph.core import quiet_refusals, settings
 from reelgraph.core.conventions import ALL_FILES
@@ -199,14 +199,9 @@ def _add_tune_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--dataset", default="ml-latest-small", help="as for run (default: ml-latest-small)"
     )
-    p.add_argument(
-        "--source", help=f"local folder or zip instead of downloading (or ${settings.SOURCE_ENV})"
-    )
+    source_flag(p)
     warehouse_flag(p)
-    p.add_argument(
-        "--outputs",
-        help=f"outputs folder (default {settings.DEFAULT_OUTPUTS} or ${settings.OUTPUTS_ENV})",
-    )
+    outputs_flag(p)
     p.add_argument(
         "--split",
         choices=["random", "temporal", "user_subgraph"],
@@ -253,9 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="ml-latest-small",
         help="ml-latest-small, ml-25m, ml-20m, ml-latest, or any name with --source",
     )
-    p.add_argument(
-        "--source", help=f"local folder or zip instead of downloading (or ${settings.SOURCE_ENV})"
-    )
+    source_flag(p)
     warehouse_flag(p)
     p.add_argument(
         "--max-reject-fraction",

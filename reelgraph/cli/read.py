@@ -261,6 +261,19 @@ def _port_free(host: str, port: int) -> None:
             ) from exc
 
 
+def source_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--source", help=f"local folder or zip instead of downloading (or ${settings.SOURCE_ENV})"
+    )
+
+
+def outputs_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--outputs",
+        help=f"outputs folder (default {settings.DEFAULT_OUTPUTS} or ${settings.OUTPUTS_ENV})",
+    )
+
+
 def warehouse_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--warehouse",

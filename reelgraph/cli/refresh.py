@@ -7,7 +7,7 @@ import json
 
 from reelgraph.cli.flow_args import flow_arguments
 from reelgraph.cli.prefect_server import start_owned_server
-from reelgraph.cli.read import warehouse_flag
+from reelgraph.cli.read import outputs_flag, source_flag, warehouse_flag
 from reelgraph.core import settings
 from reelgraph.pipeline import preflight
 
@@ -47,14 +47,9 @@ def add_refresh_command(sub: argparse._SubParsersAction) -> None:
         "(no retraining): what the daily deployment runs",
     )
     p.add_argument("--dataset", default="ml-latest-small", help="(default: ml-latest-small)")
-    p.add_argument(
-        "--source", help=f"local folder or zip instead of downloading (or ${settings.SOURCE_ENV})"
-    )
+    source_flag(p)
     warehouse_flag(p)
-    p.add_argument(
-        "--outputs",
-        help=f"outputs folder (default {settings.DEFAULT_OUTPUTS} or ${settings.OUTPUTS_ENV})",
-    )
+    outputs_flag(p)
     p.add_argument("--k", type=int, default=20, help="list length, 1-1000 (default: 20)")
     p.add_argument("--retention", type=int, default=5, help="published runs kept (default: 5)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: auto)")
