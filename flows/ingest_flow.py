@@ -18,14 +18,17 @@ def ingest_flow(
     cache_dir: str | None = None,
     max_reject_fraction: float = 0.01,
     force: bool = False,
+    max_drift: bool = False,
 ) -> dict:
-    """Acquire a MovieLens release (or a local copy) and load it into the warehouse's raw layer."""
+    """Acquire a MovieLens release (or a local copy) and load it into the warehouse's raw layer.
+    max_drift: refuse data that drifted past the bounds of reelgraph.ingest.profile since the
+    dataset's previous ingest (else: loaded, with a warning and a `data-drift` artifact)."""
     preflight.ingest_inputs(**locals())
     preflight.download_reachable(dataset, source, cache_dir)
     manifest = acquire_task(dataset, settings.source(source), cache_dir)
     try:
         return ingest_task(
-            manifest, str(settings.warehouse_path(warehouse)), max_reject_fraction, force
+            manifest, str(settings.warehouse_path(warehouse)), max_reject_fraction, force, max_drift
         )
     finally:
         if not Path(manifest["source"]).is_dir():  # never a folder the user pointed at

@@ -17,9 +17,10 @@ from reelgraph.core import runs, settings
 from reelgraph.core.run_layout import RunLayout
 from reelgraph.pipeline import fanout, preflight, run_spec
 from reelgraph.pipeline.run_spec import RunSpec
-from reelgraph.serve import run_summary
+from reelgraph.serve import publish_gate, run_summary
 from reelgraph.train.config import chosen_after_training, refit_epochs, refit_settings
 from reelgraph.tune import run_config
+from tasks.publish_tasks import run_diff_task
 
 
 def _pipeline_flow(**fields: object) -> dict:
@@ -131,6 +132,7 @@ class _Stages:
             source=spec.source,
             warehouse=spec.warehouse,
             force=spec.force,
+            max_drift=spec.max_drift,
         )
         feats = self.split_and_features("split+features", spec.val_fraction, spec.test_fraction)
         split_id = feats["split"]["split_id"]
@@ -165,6 +167,8 @@ class _Stages:
             k=spec.k,
             retention=spec.retention,
             device=spec.device,
+            gate=spec.gate,
+            gate_tolerance=spec.gate_tolerance,
         )
         self.summarise(published, trained)
         return {
@@ -198,6 +202,9 @@ class _Stages:
             "spec": self.spec.model_dump(mode="json"),
             "params": {
                 "eval_split_id": trained["split_id"],
+                # what a later run's publish gate compares itself with
+                "eval_graph_path": trained["graph_path"],
+                "eval_model_path": trained["model_path"],
                 "config_file": chosen.path,
                 "model_settings": model_settings,
                 "train_settings": train_settings,
@@ -214,6 +221,8 @@ class _Stages:
     def summarise(self, published: dict, trained: dict) -> None:
         # The terminal gets the warning once, from the command line; the UI here, on the page.
         warning = run_summary.budget_warning(trained)
+        gate = published["gate"]
+        held = publish_gate.describe(self.run_id, gate) if gate["held"] else None
         create_markdown_artifact(
             run_summary.pipeline_summary(
                 self.run_id,
@@ -222,11 +231,13 @@ class _Stages:
                 self.timings,
                 RunLayout(Path(published["run_dir"])).comparison.read_text(),
                 published["figures"],
-                warnings=(warning,) if warning else (),
+                warnings=tuple(w for w in (held, warning) if w),
             ),
             key="pipeline-summary",
             description=f"run {self.run_id}",
         )
+        wh = str(settings.warehouse_path(self.spec.warehouse))
+        run_diff_task(wh, self.run_id, gate.get("against"))
 
 
 def check_pipeline(spec: RunSpec) -> tuple[run_config.RunConfig, dict, dict]:

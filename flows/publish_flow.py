@@ -7,6 +7,7 @@ from reelgraph.core.run_layout import RunLayout
 from reelgraph.graph.ratings import SHARD_USERS
 from reelgraph.model import loaded
 from reelgraph.pipeline import fanout
+from reelgraph.pipeline.run_spec import RunSpec
 from tasks.figure_tasks import (
     curves_figure_task,
     embeddings_figure_task,
@@ -14,7 +15,7 @@ from tasks.figure_tasks import (
     metrics_figure_task,
     model_card_task,
 )
-from tasks.publish_tasks import prepare_lists, publish_task
+from tasks.publish_tasks import gate_task, prepare_lists, publish_task
 
 
 @flow(name="publish", task_runner=fanout.task_runner())
@@ -31,6 +32,8 @@ def publish_flow(
     warehouse: str | None = None,
     outputs: str | None = None,
     shard_users: int = SHARD_USERS,
+    gate: bool = True,
+    gate_tolerance: float = RunSpec.model_fields["gate_tolerance"].default,
 ) -> dict:
     """Publish a trained and evaluated run: mart rows and figures and model card, then the marts
     and *_latest switch in one transaction (k, retention, device: as the run spec says).
@@ -39,7 +42,10 @@ def publish_flow(
 
     Every user's lists are scored by shards of `shard_users` users, and each figure is its own
     task: one after another in this process by default, side by side on a Dask cluster with
-    `publish_flow.with_options(task_runner=fanout.task_runner(workers, address))`."""
+    `publish_flow.with_options(task_runner=fanout.task_runner(workers, address))`.
+
+    With `gate`, the evaluated model is first compared with the latest run's (see
+    reelgraph.serve.publish_gate): worse by more than `gate_tolerance` and the run is held."""
     wh = str(settings.warehouse_path(warehouse))
     run_dir = str(RunLayout.of(settings.outputs_dir(outputs), record["run_id"]).dir)
     seed = record["seed"]
@@ -59,5 +65,10 @@ def publish_flow(
         card = model_card_task(
             record["run_id"], run_dir, record["dataset"], split, train, served, agreement, paths
         )
-        published = publish_task(wh, record, prepared, retention)
-    return {**published, **card, "run_dir": run_dir}
+        verdict = (
+            gate_task(wh, record, train, gate_tolerance, device)
+            if gate
+            else {"held": False, "against": None, "reason": "gate off (--no-gate)"}
+        )
+        published = publish_task(wh, {**record, "gate": verdict}, prepared, retention)
+    return {**published, **card, "run_dir": run_dir, "gate": verdict}

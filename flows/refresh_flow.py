@@ -27,13 +27,15 @@ def refresh_flow(
     k: int = 20,
     retention: int = 5,
     device: str = "auto",
+    max_drift: bool = False,
 ) -> dict:
     """Ingest new ratings, then re-score every user with the latest model, inductively (no
-    retraining), and publish that as a new version of the dataset's marts."""
+    retraining), and publish that as a new version of the dataset's marts (max_drift: refuse
+    data that drifted since the previous ingest, see reelgraph.ingest.profile)."""
     started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     wh, out = str(settings.warehouse_path(warehouse)), settings.outputs_dir(outputs)
     check_refreshable(wh, dataset)  # before the ingest: a refused refresh changes nothing
-    ingested = ingest_flow(dataset=dataset, source=source, warehouse=warehouse)
+    ingested = ingest_flow(dataset=dataset, source=source, warehouse=warehouse, max_drift=max_drift)
     run_id = runs.new_run_id()
     base = refresh_graph_task(wh, str(out), run_id, dataset)
     record = {

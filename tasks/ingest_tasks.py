@@ -3,9 +3,10 @@ from __future__ import annotations
 import dataclasses
 
 from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
 
 from reelgraph.core import settings
-from reelgraph.ingest import datasets, load
+from reelgraph.ingest import datasets, load, profile
 
 
 def _network_failure(task, task_run, state) -> bool:  # noqa: ANN001 - Prefect's hook signature
@@ -29,15 +30,22 @@ def acquire_task(dataset: str, source: str | None = None, cache_dir: str | None 
 
 @task(name="ingest")
 def ingest_task(
-    manifest: dict, warehouse: str, max_reject_fraction: float = 0.01, force: bool = False
+    manifest: dict,
+    warehouse: str,
+    max_reject_fraction: float = 0.01,
+    force: bool = False,
+    max_drift: bool = False,
 ) -> dict:
     """Load raw.* from the manifest's files. Writes, so it is never cached by Prefect: the skip
-    decision is taken against ops.ingests in the warehouse itself, which cannot go stale."""
+    decision is taken against ops.ingests in the warehouse itself, which cannot go stale.
+    Data drift since the dataset's previous ingest: a warning line and the `data-drift`
+    artifact (refused instead with max_drift)."""
     result = load.ingest(
         datasets.DatasetManifest.from_dict(manifest),
         warehouse,
         max_reject_fraction=max_reject_fraction,
         force=force,
+        max_drift=max_drift,
     )
     logger = get_run_logger()
     if result.skipped:
@@ -50,5 +58,12 @@ def ingest_task(
     else:
         logger.info(
             "ingest %d: %s; rejected %s", result.ingest_id, result.row_counts, result.rejected_rows
+        )
+    if result.drift:
+        logger.warning("%s", profile.describe(result.drift, result.drift_against))
+        create_markdown_artifact(
+            profile.markdown(result.drift, result.drift_against, result.ingest_id),
+            key="data-drift",
+            description=f"ingest {result.ingest_id} against ingest {result.drift_against}",
         )
     return dataclasses.asdict(result)

@@ -4,10 +4,12 @@ import dataclasses
 import datetime as dt
 
 from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
 
+from reelgraph.core.errors import ReadError
 from reelgraph.graph.ratings import SHARD_USERS, user_shards
 from reelgraph.model import loaded
-from reelgraph.serve import list_files, publish
+from reelgraph.serve import list_files, publish, publish_gate
 
 
 @task(name="score-lists")
@@ -60,6 +62,21 @@ def prepare_lists(
     return prepared
 
 
+@task(name="publish-gate")
+def gate_task(warehouse: str, record: dict, trained: dict, tolerance: float, device: str) -> dict:
+    """The gate's verdict on the run's evaluated model against the latest run's (logged in one
+    line; the publish acts on it)."""
+    evaluated = publish_gate.Evaluated(
+        record["run_id"], trained["graph_path"], trained["model_path"]
+    )
+    verdict = publish_gate.check(
+        warehouse, record["dataset"], record["run_id"], evaluated, tolerance, record["seed"], device
+    )
+    line = publish_gate.describe(record["run_id"], verdict)
+    (get_run_logger().warning if verdict["held"] else get_run_logger().info)("%s", line)
+    return verdict
+
+
 @task(name="publish")
 def publish_task(warehouse: str, record: dict, prepared: dict, retention: int = 5) -> dict:
     """Marts, run registry and *_latest views of the run, switched in one transaction."""
@@ -68,9 +85,33 @@ def publish_task(warehouse: str, record: dict, prepared: dict, retention: int = 
     )
     result = publish.commit_run(warehouse, rec, list_files.PreparedRun(**prepared), retention)
     get_run_logger().info(
-        "published %s: %d recommendations; pruned %s",
+        "%s %s: %d recommendations; pruned %s",
+        "held" if rec.held else "published",
         rec.run_id,
         result.recommendations,
         result.pruned_runs,
     )
     return dataclasses.asdict(result)
+
+
+@task(name="run-diff")
+def run_diff_task(warehouse: str, run_id: str, against: str | None, k: int = 10) -> str:
+    """The `run-diff` artifact on the pipeline run's page: this run against the run the gate
+    compared it with (the latest before it), else the published or held run before it."""
+    from warehouse.read import Reader
+    from warehouse.run_diff import kept, markdown, previous_run, run_diff
+
+    with Reader(warehouse) as r:
+        if against is None or not kept(r.con, against):
+            try:
+                against = previous_run(r.con, run_id)
+            except ReadError:
+                against = None
+        text = (
+            f"# Run {run_id} against the run before it\n\nThe first run of its dataset: "
+            "nothing to compare with.\n"
+            if against is None
+            else markdown(run_diff(r.con, against, run_id, k), f"Run {run_id} against {against}")
+        )
+    create_markdown_artifact(text, key="run-diff", description=f"run {run_id} against {against}")
+    return text

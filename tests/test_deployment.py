@@ -24,7 +24,13 @@ from doc_blocks import marked_block
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS_SOURCE = "--param source=../shared/data/ml-latest-small"
-ARTIFACTS = ("run-summary", "model-comparison", "graphsage-training", "pipeline-summary")
+ARTIFACTS = (
+    "run-summary",
+    "model-comparison",
+    "graphsage-training",
+    "pipeline-summary",
+    "run-diff",
+)
 
 
 def _free_port() -> int:

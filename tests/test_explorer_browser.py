@@ -3,20 +3,14 @@ open the page, set filters, click, check the rendered lists, save a screenshot."
 
 from __future__ import annotations
 
-import shutil
 import socket
 import threading
 import time
-from pathlib import Path
 
 import pytest
+from headless import SCREENSHOTS, chromium, needs_chromium
 
-CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
-pytestmark = pytest.mark.skipif(
-    not (CHROMIUM and DRIVER),
-    reason="needs Debian's chromium and chromium-driver (.ci/run installs them)",
-)
-SCREENSHOTS = Path(__file__).resolve().parents[1] / ".state" / "screenshots"
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
@@ -48,25 +42,7 @@ def server(pipeline_run: dict):
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=1400,1600",
-        f"--user-data-dir={tmp_path_factory.mktemp('chrome')}",
-    ):
-        opts.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(DRIVER), options=opts)
+    driver = chromium(tmp_path_factory.mktemp("chrome"))
     yield driver
     driver.quit()
 
@@ -180,3 +156,24 @@ def test_every_figure_opens_at_the_url_the_run_summary_links(
         )
         assert width > 300, f"{name} did not open as an image"
         assert browser.save_screenshot(str(SCREENSHOTS / f"figure_{name}"))
+
+
+def test_the_runs_page_lists_runs_and_shows_a_diff(
+    server: str, browser, pipeline_run: dict
+) -> None:
+    """The fixture's one run: listed as the latest, no promote button (read-only explorer);
+    comparing it with itself shows the metrics table and every list kept."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(browser, 30)
+    browser.get(server + "/")
+    wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "yes")
+    rows = browser.find_elements(By.CSS_SELECTOR, "#runs tbody tr")
+    run_id = pipeline_run["result"]["run_id"]
+    assert len(rows) == 1 and run_id in rows[0].text and "published (latest)" in rows[0].text
+    assert not browser.find_elements(By.CSS_SELECTOR, "#runs button")
+    browser.find_element(By.ID, "diff-go").click()
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#diff tbody tr"))
+    assert "100.0% of a list kept" in browser.find_element(By.ID, "diff-lists").text
+    assert browser.find_element(By.ID, "runs-error").text == ""

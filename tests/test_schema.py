@@ -52,4 +52,4 @@ def test_every_layer_file_makes_its_tables_twice_without_error() -> None:
     for _ in range(2):
         for layer, name in layers:
             create_tables(con, layer, name)
-    assert con.execute("SELECT count(*) FROM duckdb_tables()").fetchall()[0][0] == 19
+    assert con.execute("SELECT count(*) FROM duckdb_tables()").fetchall()[0][0] == 20

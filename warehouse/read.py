@@ -7,6 +7,7 @@ ReadError with one line that says what was wrong and what to do instead.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import re
 from pathlib import Path
@@ -130,6 +131,7 @@ class Reader:
         }
         # Published before refreshes existed (and not since): no run of it is a refresh.
         self._refresh_of = "r.refresh_of" if "refresh_of" in columns else "NULL"
+        self._gate = "r.gate" if "gate" in columns else "NULL"  # published before the gate
         missing = sorted(RUNS_COLUMNS - columns)
         if missing:
             raise ReadError(
@@ -147,7 +149,7 @@ class Reader:
                 raise ReadError(
                     f"unknown run {run_id!r}; `reelgraph runs` lists the published ones"
                 )
-            if row[0] != "published":
+            if row[0] not in ("published", "held"):  # a held run keeps its rows
                 raise ReadError(
                     f"run {run_id!r} is {row[0]}: its rows are gone; `reelgraph runs` lists the published ones"
                 )
@@ -163,7 +165,7 @@ class Reader:
     def runs(self) -> list[dict]:
         if not self._has_runs():
             return []
-        return self._dicts(
+        rows = self._dicts(
             f"""SELECT r.run_id, r.dataset, r.status, r.split_id, r.device, r.seed, r.code_version,
                       r.started_at, r.finished_at, l.run_id IS NOT NULL AS latest,
                       (SELECT value FROM marts.metrics m WHERE m.run_id = r.run_id AND m.model = 'graphsage'
@@ -171,9 +173,13 @@ class Reader:
                       (SELECT value FROM marts.metrics m WHERE m.run_id = r.run_id AND m.model = 'graphsage'
                          AND m.split = 'test' AND m.metric = 'recall' AND m.k = 20) AS test_recall_at_20,
                       -- a refresh re-scores with its base run's model: the metrics are that run's
-                      coalesce({self._refresh_of}, r.run_id) AS metrics_of
+                      coalesce({self._refresh_of}, r.run_id) AS metrics_of,
+                      {self._gate} AS gate
                FROM ops.runs r LEFT JOIN ops.latest l USING (run_id) ORDER BY r.started_at DESC"""
         )
+        for row in rows:  # the publish gate's verdict, as the JSON object it was stored as
+            row["gate"] = json.loads(row["gate"]) if row["gate"] else None
+        return rows
 
     def latest_run(self, dataset: str) -> tuple[str, int] | None:
         """(run_id, seed) of the dataset's published latest run; None when it has none yet."""

@@ -17,17 +17,24 @@ METRICS = ("ndcg", "recall", "precision", "coverage", "rmse")
 
 
 def previous_run(con: duckdb.DuckDBPyConnection, run_id: str) -> str:
-    """The published run of the same dataset that finished last before run_id."""
+    """The published (or held) run of the same dataset that finished last before run_id."""
     row = fetch_one(
         con,
         """SELECT p.run_id FROM ops.runs p JOIN ops.runs r ON p.dataset = r.dataset
-           WHERE r.run_id = ? AND p.status = 'published' AND p.finished_at < r.finished_at
+           WHERE r.run_id = ? AND p.status IN ('published', 'held')
+             AND p.finished_at < r.finished_at
            ORDER BY p.finished_at DESC LIMIT 1""",
         [run_id],
     )
     if row is None:
         raise ReadError(f"run {run_id} has no published run before it to compare with")
     return row[0]
+
+
+def kept(con: duckdb.DuckDBPyConnection, run_id: str) -> bool:
+    """Whether the run's marts rows are still there (published or held, not pruned)."""
+    row = fetch_one(con, "SELECT status FROM ops.runs WHERE run_id = ?", [run_id])
+    return row is not None and row[0] in ("published", "held")
 
 
 def run_diff(con: duckdb.DuckDBPyConnection, a: str, b: str, k: int = 10, movers: int = 5) -> dict:
@@ -133,3 +140,42 @@ def _data(con: duckdb.DuckDBPyConnection, a: str, b: str) -> dict:
         for key in ("ratings", "users", "movies")
     }
     return out
+
+
+def lists_sentence(diff: dict) -> str | None:
+    lists = diff["lists"]
+    if not lists["users_in_both"]:
+        return None
+    return (
+        f"top-{lists['k']} lists of {lists['users_in_both']:,} users in both runs: "
+        f"{lists['share_changed']:.1%} changed, {lists['mean_overlap']:.1%} of a list kept"
+    )
+
+
+def movers_sentence(diff: dict, label: str) -> str:
+    """label: "entered" or "left"."""
+    moved = ", ".join(f"{m['title'] or m['movie_id']} ({m['change']:+d})" for m in diff[label])
+    return f"{label} the lists most: {moved or 'none'}"
+
+
+def data_sentence(diff: dict) -> str:
+    data = diff["data"]
+    return "data: " + ", ".join(
+        f"{key} {data['a'][key]} -> {data['b'][key]}" for key in ("ratings", "users", "movies")
+    )
+
+
+def markdown(diff: dict, title: str) -> str:
+    """The diff as the `run-diff` artifact on a pipeline run's page."""
+    lines = [f"# {title}", "", f"run `{diff['run_a']}` -> run `{diff['run_b']}`", ""]
+    sentences = [lists_sentence(diff), *(movers_sentence(diff, x) for x in ("entered", "left"))]
+    lines += [f"- {s}" for s in (*sentences, data_sentence(diff)) if s]
+    lines += ["", "Test metrics of every model:", ""]
+    lines += ["| model | metric | A | B | change |", "|---|---|---|---|---|"]
+    for r in diff["metrics"]:
+        a, b, change = (
+            "—" if v is None else f"{v:{fmt}}"
+            for v, fmt in ((r["a"], ".4f"), (r["b"], ".4f"), (r["change"], "+.4f"))
+        )
+        lines.append(f"| {r['model']} | {r['metric']} | {a} | {b} | {change} |")
+    return "\n".join(lines) + "\n"

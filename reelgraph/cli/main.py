@@ -13,12 +13,20 @@ from pathlib import Path
 
 from reelgraph.cli.flow_args import flow_arguments, flow_defaults
 from reelgraph.cli.prefect_server import start_owned_server
-from reelgraph.cli.read import add_read_commands, outputs_flag, source_flag, warehouse_flag
+from reelgraph.cli.promote import add_promote_command
+from reelgraph.cli.read import (
+    add_read_commands,
+    max_drift_flag,
+    outputs_flag,
+    source_flag,
+    warehouse_flag,
+)
 from reelgraph.cli.refresh import add_refresh_command
 from reelgraph.core import quiet_refusals, settings
 from reelgraph.core.conventions import ALL_FILES
 from reelgraph.core.errors import CliError, ReelgraphError
 from reelgraph.pipeline import preflight, run_spec
+from reelgraph.serve import publish_gate
 from reelgraph.serve.run_summary import budget_warning
 
 
@@ -137,6 +145,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         )
     print(f"\nrun {result['run_id']}: test metrics of every model on the same split\n")
     print(result["evaluate"]["table"])
+    print(publish_gate.describe(result["run_id"], result["publish"]["gate"]))
     return 0
 
 
@@ -259,6 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--force", action="store_true", help="reload even if this data is already ingested"
     )
+    max_drift_flag(p)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=_cmd_ingest)
 
@@ -274,6 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_tune_command(sub)
     add_refresh_command(sub)
+    add_promote_command(sub)
 
     add_read_commands(sub)
 

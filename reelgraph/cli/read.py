@@ -124,7 +124,13 @@ def _cmd_metrics(args: argparse.Namespace) -> int:
 
 
 def _cmd_diff(args: argparse.Namespace) -> int:
-    from warehouse.run_diff import previous_run, run_diff
+    from warehouse.run_diff import (
+        data_sentence,
+        lists_sentence,
+        movers_sentence,
+        previous_run,
+        run_diff,
+    )
 
     if len(args.runs) > 2:
         raise CliError("diff takes at most two runs: [RUN_A] RUN_B")
@@ -136,21 +142,14 @@ def _cmd_diff(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(diff, indent=2, default=str))
         return 0
-    lists, data = diff["lists"], diff["data"]
     print(f"run {a} -> run {b}\n\ntest metrics, A -> B (change):")
     _emit(*_metrics_table(diff["metrics"]))
-    if lists["users_in_both"]:
-        print(
-            f"\ntop-{lists['k']} lists of {lists['users_in_both']:,} users in both runs: "
-            f"{lists['share_changed']:.1%} changed, {lists['mean_overlap']:.1%} of a list kept"
-        )
+    lists = lists_sentence(diff)
+    if lists:
+        print(f"\n{lists}")
     for label in ("entered", "left"):
-        moved = ", ".join(f"{m['title'] or m['movie_id']} ({m['change']:+d})" for m in diff[label])
-        print(f"{label} the lists most: {moved or 'none'}")
-    change = ", ".join(
-        f"{key} {data['a'][key]} -> {data['b'][key]}" for key in ("ratings", "users", "movies")
-    )
-    print(f"data: {change}")
+        print(movers_sentence(diff, label))
+    print(data_sentence(diff))
     return 0
 
 
@@ -239,6 +238,7 @@ def _cmd_explore(args: argparse.Namespace) -> int:
         allowed_hosts=hosts,
         max_body_bytes=args.max_body_kb * 1024,
         max_coldstart_ratings=args.max_coldstart_ratings,
+        allow_promote=args.allow_promote,
     )
     print(f"reelgraph explorer on http://{args.host}:{args.port}/ (Ctrl-C stops it)")
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
@@ -271,6 +271,15 @@ def outputs_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--outputs",
         help=f"outputs folder (default {settings.DEFAULT_OUTPUTS} or ${settings.OUTPUTS_ENV})",
+    )
+
+
+def max_drift_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--max-drift",
+        action="store_true",
+        help="refuse new data whose profile moved past the drift bounds since the dataset's "
+        "previous ingest (default: load it with a warning and a data-drift artifact)",
     )
 
 
@@ -344,7 +353,7 @@ def add_read_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_explore_command(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("explore", help="serve the web explorer (read-only)")
+    p = sub.add_parser("explore", help="serve the web explorer (read-only unless --allow-promote)")
     p.add_argument(
         "--host",
         default="127.0.0.1",
@@ -371,5 +380,10 @@ def _add_explore_command(sub: argparse._SubParsersAction) -> None:
         type=int,
         default=1000,
         help="most ratings in one cold-start request (default 1000)",
+    )
+    p.add_argument(
+        "--allow-promote",
+        action="store_true",
+        help="show a promote button on the runs page for held runs (default: read-only)",
     )
     p.set_defaults(func=_cmd_explore)

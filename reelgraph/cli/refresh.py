@@ -7,7 +7,7 @@ import json
 
 from reelgraph.cli.flow_args import flow_arguments
 from reelgraph.cli.prefect_server import start_owned_server
-from reelgraph.cli.read import outputs_flag, source_flag, warehouse_flag
+from reelgraph.cli.read import max_drift_flag, outputs_flag, source_flag, warehouse_flag
 from reelgraph.core import settings
 from reelgraph.pipeline import preflight
 
@@ -53,5 +53,6 @@ def add_refresh_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--k", type=int, default=20, help="list length, 1-1000 (default: 20)")
     p.add_argument("--retention", type=int, default=5, help="published runs kept (default: 5)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: auto)")
+    max_drift_flag(p)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=_cmd_refresh)

@@ -24,6 +24,7 @@ from reelgraph.explorer.routes import (
     page_routes,
     run_routes,
 )
+from reelgraph.explorer.run_history import history_routes
 from warehouse.connection import SharedReadConnection
 
 # Limits a user can set (`reelgraph explore --max-body-kb / --max-coldstart-ratings`).
@@ -42,6 +43,7 @@ def create_app(
     allowed_hosts: Sequence[str] = LOCAL_HOSTS,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     max_coldstart_ratings: int = DEFAULT_MAX_COLDSTART_RATINGS,
+    allow_promote: bool = False,
 ) -> FastAPI:
     app = FastAPI(title="reelgraph explorer", docs_url=None, openapi_url="/api/openapi.json")
     _serve_docs_offline(app)
@@ -59,10 +61,11 @@ def create_app(
         default_run,
         max_coldstart_ratings,
         SharedReadConnection(Path(warehouse), timeout_s=10),
+        allow_promote,
     )
     app.state.connection = ctx.shared
     app.include_router(page_routes())
-    for routes in (run_routes, catalogue_routes, list_routes):
+    for routes in (run_routes, history_routes, catalogue_routes, list_routes):
         app.include_router(routes(ctx))
     return app
 

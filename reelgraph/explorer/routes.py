@@ -61,6 +61,7 @@ class ExplorerContext:
     default_run: str | None
     max_coldstart_ratings: int
     shared: SharedReadConnection
+    allow_promote: bool = False  # the runs page may make a held run the latest
     scorers: dict[str, object] = dataclasses.field(default_factory=dict)
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
 

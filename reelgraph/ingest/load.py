@@ -20,6 +20,7 @@ import duckdb
 import polars as pl
 
 from reelgraph.core.errors import IngestError, first_line
+from reelgraph.ingest import profile
 from reelgraph.ingest.checks import SPECS, CheckedFile, check_file, enforce_threshold
 from reelgraph.ingest.datasets import DatasetManifest
 from warehouse import connect, create_tables
@@ -37,6 +38,8 @@ class IngestResult:
     rejected_rows: dict[str, int]
     missing_files: list[str]
     skipped: bool = False
+    drift: list[dict] = dataclasses.field(default_factory=list)  # figures past their bounds
+    drift_against: int | None = None  # the previous ingest the profile was compared with
 
 
 def ingest(
@@ -44,9 +47,12 @@ def ingest(
     warehouse: str | Path,
     max_reject_fraction: float = 0.01,
     force: bool = False,
+    max_drift: bool = False,
     _before_commit: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
 ) -> IngestResult:
-    """Load the manifest's folder into raw.*, unless the warehouse already holds exactly this data."""
+    """Load the manifest's folder into raw.*, unless the warehouse already holds exactly this
+    data. Data drift against the dataset's previous ingest is reported in the result, or, with
+    max_drift, refused."""
     if not 0.0 <= max_reject_fraction <= 1.0:
         raise IngestError(f"max_reject_fraction must be within [0, 1], got {max_reject_fraction}")
     con = connect(warehouse)
@@ -88,12 +94,16 @@ def ingest(
                         f"{path}: no valid rows (only a header?); refusing to replace "
                         f"{spec.table} with nothing"
                     )
+            profiles = {file: profile.profile(c.good) for file, c in checked.items()}
+            against, found = _drift(con, manifest.dataset, profiles)
+            if max_drift and against is not None:
+                profile.refuse(found, against)
         except (IngestError, csv.Error, pl.exceptions.PolarsError) as exc:
             error = str(exc) if isinstance(exc, IngestError) else f"{path}: {first_line(exc)}"
             _record_failure(con, manifest, started, checked, missing, error)
             raise IngestError(error) from exc
 
-        ingest_id = _load(con, manifest, started, checked, missing, _before_commit)
+        ingest_id = _load(con, manifest, started, checked, missing, profiles, _before_commit)
         return IngestResult(
             ingest_id=ingest_id,
             dataset=manifest.dataset,
@@ -101,6 +111,8 @@ def ingest(
             row_counts={_table_of(f): c.good.height for f, c in checked.items()},
             rejected_rows={f: c.rejects.height for f, c in checked.items()},
             missing_files=missing,
+            drift=found,
+            drift_against=against,
         )
     finally:
         con.close()
@@ -155,6 +167,28 @@ def current_ingest(con: duckdb.DuckDBPyConnection) -> IngestResult | None:
     )
 
 
+def _drift(
+    con: duckdb.DuckDBPyConnection, dataset: str, profiles: dict[str, dict]
+) -> tuple[int | None, list[dict]]:
+    """(the dataset's previous successful ingest that has a profile, the figures that moved
+    past their bounds since); (None, []) for a first ingest."""
+    row = fetch_one(
+        con,
+        """SELECT max(i.ingest_id) FROM ops.ingests i JOIN ops.ingest_profile p USING (ingest_id)
+           WHERE i.dataset = ? AND i.status = 'succeeded'""",
+        [dataset],
+    )
+    if row is None or row[0] is None:
+        return None, []
+    old = {
+        file: json.loads(figures)
+        for file, figures in con.execute(
+            "SELECT file, profile FROM ops.ingest_profile WHERE ingest_id = ?", [row[0]]
+        ).fetchall()
+    }
+    return row[0], profile.drift(old, profiles)
+
+
 def _table_of(file: str) -> str:
     return next(s.table for s in SPECS if s.file == file)
 
@@ -175,6 +209,7 @@ def _load(
     started: dt.datetime,
     checked: dict[str, CheckedFile],
     missing: list[str],
+    profiles: dict[str, dict],
     before_commit: Callable[[duckdb.DuckDBPyConnection], None] | None,
 ) -> int:
     with transaction(con):
@@ -186,6 +221,18 @@ def _load(
             con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM incoming")
             con.unregister("incoming")
         ingest_id = _record(con, manifest, started, checked, missing, "succeeded", None)
+        for file, figures in profiles.items():
+            con.execute(
+                "INSERT INTO ops.ingest_profile VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    ingest_id,
+                    file,
+                    figures["rows"],
+                    *(figures.get(k) for k in ("users", "movies", "rating_mean")),
+                    *(figures.get(k) for k in ("first_at", "last_at")),
+                    json.dumps(figures),
+                ],
+            )
         if before_commit is not None:
             before_commit(con)  # a test hook: fail here to prove the rollback
     return ingest_id

@@ -132,7 +132,23 @@ class RunSpec(BaseModel):
         "million ratings on CPU)",
     )
     retention: int = Field(5, description="published runs kept per dataset (the latest always)")
+    gate: bool = Field(
+        True,
+        description="publish gate: a run whose GraphSAGE is worse than the latest run's (on "
+        "ratings neither trained on) is held, not made the latest; --no-gate publishes regardless",
+    )
+    gate_tolerance: float = Field(
+        0.02,
+        ge=0.0,
+        lt=1.0,
+        description="how much worse (relative) NDCG@20 or RMSE may be before the gate holds a run",
+    )
     force: bool = Field(False, description="recompute ingest, split and features")
+    max_drift: bool = Field(
+        False,
+        description="refuse new data whose profile moved past the drift bounds since the "
+        "dataset's previous ingest (default: load it with a warning and a data-drift artifact)",
+    )
     workers: int = Field(
         0, ge=0, description="evaluate on a local Dask cluster of this many processes (0: none)"
     )

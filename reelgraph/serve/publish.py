@@ -21,14 +21,18 @@ from pathlib import Path
 import duckdb
 
 from reelgraph.core import runs
+from reelgraph.core.errors import ReadError
 from reelgraph.core.run_layout import RunLayout, marts_dir
 from reelgraph.graph.ratings import RatingGraph
 from reelgraph.serve import hive
 from reelgraph.serve.list_files import MART_FILES, PreparedRun, prepare_run
 from warehouse import connect, create_tables, run_sql_file
-from warehouse.connection import transaction
+from warehouse.connection import fetch_one, transaction
 
 log = logging.getLogger(__name__)
+
+# The runs whose marts rows are kept: the published ones and those the publish gate held.
+KEPT = "status IN ('published', 'held')"
 
 PACKAGES = (
     "reelgraph",
@@ -58,6 +62,11 @@ class RunRecord:
     graph_path: str | None = None
     model_path: str | None = None
     refresh_of: str | None = None
+    gate: dict | None = None  # the publish gate's verdict (reelgraph.serve.publish_gate)
+
+    @property
+    def held(self) -> bool:
+        return bool(self.gate and self.gate.get("held"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,9 +124,11 @@ def commit_run(
                     [record.run_id, str(run_dir / name)],
                 )
             _register_run(con, record)
-            con.execute(
-                "INSERT OR REPLACE INTO ops.latest VALUES (?, ?)", [record.dataset, record.run_id]
-            )
+            if not record.held:  # a held run keeps its rows; the latest stays what it was
+                con.execute(
+                    "INSERT OR REPLACE INTO ops.latest VALUES (?, ?)",
+                    [record.dataset, record.run_id],
+                )
             pruned = _prune(con, record.dataset, retention)
             strays = _unpublished(con, outputs_root, Path(warehouse))
             if _before_commit is not None:
@@ -130,7 +141,8 @@ def commit_run(
     for old in pruned + strays:
         shutil.rmtree(outputs_root / old, ignore_errors=True)
     log.info(
-        "published run %s: %d recommendations for %d users; pruned %s; removed %s",
+        "%s run %s: %d recommendations for %d users; pruned %s; removed %s",
+        "held" if record.held else "published",
         record.run_id,
         prepared.recommendations,
         prepared.users,
@@ -147,14 +159,38 @@ def commit_run(
     )
 
 
+def promote(warehouse: str | Path, run_id: str) -> str:
+    """Make a held (or an earlier published) run the latest of its dataset by hand: the same
+    switch as a publish, in one transaction. Returns the run's dataset."""
+    con = connect(warehouse)
+    try:
+        has_runs = fetch_one(
+            con, "SELECT 1 FROM duckdb_tables() WHERE schema_name = 'ops' AND table_name = 'runs'"
+        )
+        row = (
+            fetch_one(con, "SELECT dataset, status FROM ops.runs WHERE run_id = ?", [run_id])
+            if has_runs
+            else None
+        )
+        if row is None:
+            raise ReadError(f"unknown run {run_id!r}; `reelgraph runs` lists the runs")
+        dataset, status = row
+        if status not in ("held", "published"):
+            raise ReadError(f"run {run_id!r} is {status}: its rows are gone, it cannot be promoted")
+        with transaction(con):
+            con.execute("UPDATE ops.runs SET status = 'published' WHERE run_id = ?", [run_id])
+            con.execute("INSERT OR REPLACE INTO ops.latest VALUES (?, ?)", [dataset, run_id])
+    finally:
+        con.close()
+    log.info("promoted run %s: the latest of %s", run_id, dataset)
+    return dataset
+
+
 def _unpublished(con: duckdb.DuckDBPyConnection, outputs_root: Path, warehouse: Path) -> list[str]:
     """Runs of this warehouse that left metrics rows or a folder but never published (killed,
     or failed) and are not running now: their metrics rows are deleted here; their folders go
     after the commit. A folder counts as this warehouse's when its run.lock names it."""
-    published = {
-        r
-        for (r,) in con.execute("SELECT run_id FROM ops.runs WHERE status = 'published'").fetchall()
-    }
+    published = {r for (r,) in con.execute(f"SELECT run_id FROM ops.runs WHERE {KEPT}").fetchall()}
     in_metrics = {r for (r,) in con.execute("SELECT DISTINCT run_id FROM marts.metrics").fetchall()}
     mine = str(Path(warehouse).resolve())
     folders = (
@@ -186,11 +222,12 @@ def _register_run(con: duckdb.DuckDBPyConnection, rec: RunRecord) -> None:
         "timings": json.dumps(rec.timings),
         "started_at": rec.started_at,
         "finished_at": dt.datetime.now(dt.UTC).replace(tzinfo=None),
-        "status": "published",
+        "status": "held" if rec.held else "published",
         "spec": None if rec.spec is None else json.dumps(rec.spec),
         "graph_path": rec.graph_path,
         "model_path": rec.model_path,
         "refresh_of": rec.refresh_of,
+        "gate": None if rec.gate is None else json.dumps(rec.gate),
     }
     # By name: a warehouse made before the later columns has them in another order.
     con.execute(
@@ -200,14 +237,17 @@ def _register_run(con: duckdb.DuckDBPyConnection, rec: RunRecord) -> None:
 
 
 def _prune(con: duckdb.DuckDBPyConnection, dataset: str, retention: int) -> list[str]:
-    """Drop the marts rows of published runs beyond the newest `retention` of this dataset;
-    the run ops.latest points at is never dropped."""
+    """Drop the marts rows of published and held runs beyond the newest `retention` of this
+    dataset; the run ops.latest points at and the newest held run are never dropped."""
     rows = con.execute(
-        """SELECT run_id FROM ops.runs
-           WHERE dataset = ? AND status = 'published'
+        f"""SELECT run_id FROM ops.runs
+           WHERE dataset = $dataset AND {KEPT}
              AND run_id NOT IN (SELECT run_id FROM ops.latest)
+             AND run_id IS DISTINCT FROM (
+                 SELECT run_id FROM ops.runs WHERE dataset = $dataset AND status = 'held'
+                 ORDER BY finished_at DESC, run_id DESC LIMIT 1)
            ORDER BY finished_at DESC, run_id DESC""",
-        [dataset],
+        {"dataset": dataset},
     ).fetchall()
     old = [r[0] for r in rows[max(retention - 1, 0) :]]  # the latest counts as one kept run
     for run_id in old:

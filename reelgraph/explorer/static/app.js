@@ -196,9 +196,74 @@ async function coldStart() {
   }
 }
 
+// ------------------------------------------------------------------ the runs page
+
+// Titles and ids come from people's exports: escaped before they go into markup.
+const esc = (t) => String(t).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+
+const gateText = (g) => !g ? "" : g.new ? `${g.held ? "held" : "passed"}: NDCG@${g.k} ${g.new.ndcg.toFixed(4)} vs ${g.old.ndcg.toFixed(4)}, RMSE ${g.new.rmse.toFixed(4)} vs ${g.old.rmse.toFixed(4)} (run ${g.against})` : g.reason;
+
+async function loadRunsPage(runs) {
+  const settings = await api("/api/settings");
+  const tbody = $("runs").querySelector("tbody");
+  tbody.innerHTML = "";
+  for (const r of runs) {
+    const tr = document.createElement("tr");
+    const cells = [r.run_id, r.dataset, r.status + (r.latest ? " (latest)" : ""), fmt(r.test_rmse), fmt(r.test_recall_at_20), gateText(r.gate)];
+    cells.forEach((text, i) => {
+      const td = document.createElement("td");
+      td.textContent = text;
+      if (i === 2 && r.status === "held") td.className = "status-held";
+      tr.appendChild(td);
+    });
+    const action = document.createElement("td");
+    if (settings.allow_promote && r.status === "held") {
+      const button = document.createElement("button");
+      button.textContent = "Promote";
+      button.onclick = () => promote(r.run_id);
+      action.appendChild(button);
+    }
+    tr.appendChild(action);
+    tbody.appendChild(tr);
+  }
+  const kept = runs.filter((r) => r.status === "published" || r.status === "held");
+  const options = kept.map((r) => `<option value="${esc(r.run_id)}">${esc(r.run_id)} (${esc(r.status)})</option>`).join("");
+  $("diff-a").innerHTML = options;
+  $("diff-b").innerHTML = options;
+  if (kept.length > 1) $("diff-a").selectedIndex = 1;  // the newest against the one before
+}
+
+async function promote(runId) {
+  $("runs-error").textContent = "";
+  try {
+    await api(`/api/runs/${encodeURIComponent(runId)}/promote`, { method: "POST" });
+    await loadRunsPage(await api("/api/runs"));
+  } catch (e) {
+    $("runs-error").textContent = e.message;
+  }
+}
+
+async function showDiff() {
+  $("runs-error").textContent = "";
+  try {
+    const d = await api("/api/diff?" + new URLSearchParams({ a: $("diff-a").value, b: $("diff-b").value }));
+    const rows = d.metrics.map((m) => `<tr><td>${esc(m.model)}</td><td>${esc(m.metric)}</td><td class="num">${fmt(m.a)}</td><td class="num">${fmt(m.b)}</td><td class="num">${m.change === null ? "" : (m.change >= 0 ? "+" : "") + m.change.toFixed(4)}</td></tr>`).join("");
+    const l = d.lists;
+    const moved = (ms) => ms.map((m) => `${esc(m.title ?? m.movie_id)} (${m.change > 0 ? "+" : ""}${m.change})`).join(", ") || "none";
+    $("diff").innerHTML = `<table><thead><tr><th>model</th><th>metric</th><th>A</th><th>B</th><th>change</th></tr></thead><tbody>${rows}</tbody></table>`
+      + `<p id="diff-lists"></p><p>Entered the lists most: ${moved(d.entered)}</p><p>Left the lists most: ${moved(d.left)}</p>`;
+    $("diff-lists").textContent = l.users_in_both ? `Top-${l.k} lists of ${l.users_in_both} users in both runs: ${(100 * l.share_changed).toFixed(1)}% changed, ${(100 * l.mean_overlap).toFixed(1)}% of a list kept.` : "No user has a list in both runs.";
+  } catch (e) {
+    $("runs-error").textContent = e.message;
+  }
+}
+
 async function init() {
-  const runs = (await api("/api/runs")).filter((r) => r.status === "published");
-  $("run").innerHTML = runs.map((r) => `<option value="${r.run_id}">${r.run_id} (${r.dataset})${r.latest ? " — latest" : ""}</option>`).join("");
+  const all = await api("/api/runs");
+  const runs = all.filter((r) => r.status === "published" || r.status === "held");
+  $("run").innerHTML = runs.map((r) => `<option value="${r.run_id}">${r.run_id} (${r.dataset})${r.latest ? " — latest" : r.status === "held" ? " — held" : ""}</option>`).join("");
+  await loadRunsPage(all);
+  $("diff-go").onclick = showDiff;
   const genres = await api("/api/genres");
   $("genres").innerHTML = genres.map((g) => `<option>${g}</option>`).join("");
   await initYears();
