@@ -17,7 +17,8 @@ SCREENSHOTS = Path(__file__).resolve().parents[1] / ".state" / "screenshots"
 
 
 def chromium(profile: Path, size: str = "1400,1600"):  # noqa: ANN201 - a selenium WebDriver
-    """A headless Chromium that reaches nothing but what the test opens."""
+    """A headless Chromium that reaches nothing but what the test opens (and the screenshots'
+    folder made: a test on another xdist worker may save one first)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -36,4 +37,5 @@ def chromium(profile: Path, size: str = "1400,1600"):  # noqa: ANN201 - a seleni
         f"--user-data-dir={profile}",
     ):
         opts.add_argument(flag)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return webdriver.Chrome(service=Service(DRIVER), options=opts)

@@ -109,7 +109,6 @@ def test_set_filters_click_and_read_the_lists(server: str, browser) -> None:
     wait.until(lambda d: d.find_element(By.ID, "results").get_attribute("data-ready") == "yes")
     assert browser.find_elements(By.CSS_SELECTOR, "#top tbody tr")
     assert browser.find_element(By.ID, "note").text == ""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     assert browser.save_screenshot(str(SCREENSHOTS / "explorer.png"))
 
 
@@ -148,7 +147,6 @@ def test_every_figure_opens_at_the_url_the_run_summary_links(
     with urllib.request.urlopen(f"{server}/api/runs/{run}/figures") as answer:
         names = json.load(answer)
     assert len(names) == 5
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     for name in names:
         browser.get(f"{server}/api/runs/{run}/figures/{name}")
         width = browser.execute_script(

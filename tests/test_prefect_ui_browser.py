@@ -96,7 +96,6 @@ def test_the_run_diff_artifact_in_the_prefect_ui(tiny_dir: Path, tmp_path: Path)
         second = json.loads(done.stdout.strip().splitlines()[-1])
         browser = chromium(tmp_path / "chrome", size="1300,1100")
         browser.get(f"{url}/artifacts/artifact/{second['artifact_id']}")
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         try:
             WebDriverWait(browser, 60).until(
                 lambda b: "graphsage" in b.find_element(By.TAG_NAME, "body").text

@@ -326,3 +326,33 @@ def test_a_worse_run_is_held_in_one_line_and_no_gate_publishes(
     latest = _latest(wh)
     assert latest not in (first["run_id"], run_id) and _status(wh)[latest] == "published"
     assert latest_rows_hash(wh) != before
+
+
+def test_the_gate_compares_with_the_model_a_refresh_serves(
+    pipeline_run: dict, tmp_path: Path
+) -> None:
+    """When the latest run is a refresh, the model to beat is its base run's evaluated model;
+    when that model's files are gone, there is nothing to compare with and the run publishes."""
+    from reelgraph.serve.publish_gate import latest_evaluated
+
+    wh = tmp_path / "w.duckdb"
+    shutil.copy(pipeline_run["warehouse"], wh)
+    base = pipeline_run["result"]["run_id"]
+    with duckdb.connect(str(wh)) as con:
+        con.execute(
+            "INSERT INTO ops.runs SELECT * REPLACE ('refresh-1' AS run_id, ? AS refresh_of, "
+            "'{}'::JSON AS params) FROM ops.runs WHERE run_id = ?",
+            [base, base],
+        )
+        con.execute("UPDATE ops.latest SET run_id = 'refresh-1'")
+    found = latest_evaluated(wh, "tiny", "new-run")
+    train = pipeline_run["result"]["train"]
+    assert found is not None and found.run_id == base
+    assert (found.graph_path, found.model_path) == (train["graph_path"], train["model_path"])
+    with duckdb.connect(str(wh)) as con:
+        con.execute(
+            "UPDATE ops.runs SET params = json_object('eval_graph_path', '/gone/graph.pt', "
+            "'eval_model_path', '/gone/model.pt') WHERE run_id = ?",
+            [base],
+        )
+    assert latest_evaluated(wh, "tiny", "new-run") is None

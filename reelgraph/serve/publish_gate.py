@@ -41,9 +41,18 @@ def latest_evaluated(warehouse: str | Path, dataset: str, run_id: str) -> Evalua
             con, "SELECT 1 FROM duckdb_tables() WHERE schema_name = 'ops' AND table_name = 'latest'"
         ):
             return None
+        columns = {
+            c
+            for (c,) in con.execute(
+                "SELECT column_name FROM duckdb_columns() "
+                "WHERE schema_name = 'ops' AND table_name = 'runs'"
+            ).fetchall()
+        }
+        # A refresh serves its base run's model: that run's evaluated model is the one to beat.
+        base = "coalesce(r.refresh_of, r.run_id)" if "refresh_of" in columns else "r.run_id"
         row = fetch_one(
             con,
-            """SELECT coalesce(r.refresh_of, r.run_id) FROM ops.latest l
+            f"""SELECT {base} FROM ops.latest l
                JOIN ops.runs r USING (run_id) WHERE l.dataset = ? AND r.run_id <> ?""",
             [dataset, run_id],
         )
