@@ -2,9 +2,9 @@
 
 `outputs/marts/<table>/run_id=<run_id>/part-0.parquet` holds exactly the rows `marts.<table>`
 holds for that run, without the run_id column: Spark, Trino, Polars or DuckDB elsewhere read it
-back from the folder name (hive partitioning). The partitions present are the published runs
-that retention keeps: written right after the publish transaction commits, removed when a run
-is pruned. Each file appears by an atomic rename (readers never see half a file); the warehouse
+back from the folder name (hive partitioning). The partitions present are the published (and
+held) runs that retention keeps: written right after the publish transaction commits, removed
+when a run is pruned. Each file appears by an atomic rename (readers never see half a file); the warehouse
 stays the embedded default and the one place that says which run is the latest (ops.latest).
 """
 
