@@ -237,7 +237,7 @@ class _Stages:
             description=f"run {self.run_id}",
         )
         wh = str(settings.warehouse_path(self.spec.warehouse))
-        run_diff_task(wh, self.run_id, gate.get("against"))
+        run_diff_task(wh, self.run_id, gate.get("latest") or gate.get("against"))
 
 
 def check_pipeline(spec: RunSpec) -> tuple[run_config.RunConfig, dict, dict]:

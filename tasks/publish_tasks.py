@@ -96,8 +96,8 @@ def publish_task(warehouse: str, record: dict, prepared: dict, retention: int = 
 
 @task(name="run-diff")
 def run_diff_task(warehouse: str, run_id: str, against: str | None, k: int = 10) -> str:
-    """The `run-diff` artifact on the pipeline run's page: this run against the run the gate
-    compared it with (the latest before it), else the published or held run before it."""
+    """The `run-diff` artifact on the pipeline run's page: this run against `against` (the
+    latest run before it, whose lists people saw), else the published or held run before it."""
     from warehouse.read import Reader
     from warehouse.run_diff import kept, markdown, previous_run, run_diff
 

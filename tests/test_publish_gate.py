@@ -347,7 +347,7 @@ def test_the_gate_compares_with_the_model_a_refresh_serves(
         con.execute("UPDATE ops.latest SET run_id = 'refresh-1'")
     found = latest_evaluated(wh, "tiny", "new-run")
     train = pipeline_run["result"]["train"]
-    assert found is not None and found.run_id == base
+    assert found is not None and found.run_id == base and found.serving == "refresh-1"
     assert (found.graph_path, found.model_path) == (train["graph_path"], train["model_path"])
     with duckdb.connect(str(wh)) as con:
         con.execute(

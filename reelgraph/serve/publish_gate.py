@@ -29,6 +29,7 @@ class Evaluated:
     run_id: str
     graph_path: str
     model_path: str
+    serving: str | None = None  # the latest run whose lists people see (a refresh of run_id)
 
 
 def latest_evaluated(warehouse: str | Path, dataset: str, run_id: str) -> Evaluated | None:
@@ -52,7 +53,7 @@ def latest_evaluated(warehouse: str | Path, dataset: str, run_id: str) -> Evalua
         base = "coalesce(r.refresh_of, r.run_id)" if "refresh_of" in columns else "r.run_id"
         row = fetch_one(
             con,
-            f"""SELECT {base} FROM ops.latest l
+            f"""SELECT {base}, r.run_id FROM ops.latest l
                JOIN ops.runs r USING (run_id) WHERE l.dataset = ? AND r.run_id <> ?""",
             [dataset, run_id],
         )
@@ -66,7 +67,7 @@ def latest_evaluated(warehouse: str | Path, dataset: str, run_id: str) -> Evalua
     if not (graph_path and model_path and Path(graph_path).exists() and Path(model_path).exists()):
         log.warning("publish gate: run %s left no evaluated model to compare with", row[0])
         return None
-    return Evaluated(row[0], graph_path, model_path)
+    return Evaluated(row[0], graph_path, model_path, row[1])
 
 
 def check(
@@ -89,10 +90,16 @@ def check(
         models.append((graph, Scorer.load(e.model_path, graph, device)))
     verdict = gate.compare(models[0], models[1], tolerance, seed)
     if verdict is None:
-        return {"held": False, "against": old.run_id, "reason": "no held-out rating in common"}
+        return {
+            "held": False,
+            "against": old.run_id,
+            "latest": old.serving,
+            "reason": "no held-out rating in common",
+        }
     return {
         "held": verdict.held,
         "against": old.run_id,
+        "latest": old.serving,
         "reason": "worse on " + ", ".join(verdict.worse) if verdict.held else "not worse",
         "tolerance": tolerance,
         "k": gate.GATE_K,
