@@ -203,8 +203,10 @@ def _latest(wh: Path) -> str:
 
 
 def test_a_held_run_keeps_its_rows_but_not_the_latest_and_promote_switches(
-    tiny_env: dict, tiny_model: Path, tmp_path: Path
+    tiny_env: dict, tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
+    from reelgraph.cli.main import main
+
     wh = tmp_path / "w.duckdb"
     shutil.copy(tiny_env["warehouse"], wh)
     _publish(tiny_env, tiny_model, wh, "run-1", None)
@@ -220,6 +222,10 @@ def test_a_held_run_keeps_its_rows_but_not_the_latest_and_promote_switches(
             == tiny_env["graph"].n_users * K
         )
     assert (tmp_path / "runs" / "run-2" / "recommendations.parquet").exists()
+
+    assert main(["runs", "--warehouse", str(wh)]) == 0
+    held_row = next(line for line in capsys.readouterr().out.splitlines() if "run-2" in line)
+    assert {"held", "test"} <= set(held_row.split())  # its status and the gate's reason
 
     assert promote(wh, "run-2") == "tiny"
     assert _latest(wh) == "run-2" and _status(wh)["run-2"] == "published"

@@ -14,7 +14,9 @@ from reelgraph.pipeline import preflight
 
 # The columns each command prints, in order (--json prints every field).
 LIST_COLUMNS = "rank movie_id title year genres score predicted_rating because_title".split()
-RUN_COLUMNS = "run_id dataset status latest device test_rmse test_recall_at_20 metrics_of".split()
+RUN_COLUMNS = (
+    "run_id dataset status latest device test_rmse test_recall_at_20 metrics_of gate".split()
+)
 RUN_COLUMNS += ["finished_at"]
 METRIC_COLUMNS = "model rmse mae recall@20 ndcg@20 precision@10 map@20 hit_rate@20".split()
 METRIC_COLUMNS += ["coverage@20", "novelty@20"]
@@ -98,6 +100,8 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
 def _cmd_runs(args: argparse.Namespace) -> int:
     with _reader(args) as r:
         rows = r.runs()
+    if not args.json:  # the gate's verdict in words; --json keeps the whole object
+        rows = [{**row, "gate": (row["gate"] or {}).get("reason")} for row in rows]
     _emit(rows, args.json, None if args.json else RUN_COLUMNS)
     return 0
 
