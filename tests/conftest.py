@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import os
+import shutil
+import socket
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -100,6 +103,57 @@ def pipeline_run(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> di
     train = {"epochs": 20, "lr_decay_after": 1, "rank_lr_decay_after": 1}
     result = run_tiny_flow(pipeline_flow, tiny_dir, work, train=train, k=5, device="cpu")
     return {"result": result, "warehouse": work / "w.duckdb", "outputs": work / "outputs"}
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now (for a server a test starts)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def prefect_answers(port: int) -> bool:
+    """Whether a Prefect server answers its health check on the port."""
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2)
+        return True
+    except OSError:
+        return False
+
+
+MART_TABLES = (
+    "recommendations",
+    "least_relevant",
+    "user_embeddings",
+    "movie_embeddings",
+    "metrics",
+)
+
+
+def pipeline_warehouse_copy(pipeline_run: dict, folder: Path) -> tuple[Path, str]:
+    """A copy of the pipeline fixture's warehouse to change, and the id of its run."""
+    wh = folder / "w.duckdb"
+    shutil.copy(pipeline_run["warehouse"], wh)
+    return wh, pipeline_run["result"]["run_id"]
+
+
+def clone_run(
+    con, base: str, run_id: str, replace: str = "", params: tuple = (), marts: bool = True
+) -> None:  # noqa: ANN001 - a DuckDB connection
+    """Run `base` again as `run_id`: its ops.runs row (with `replace`, more `expr AS column`
+    items of the SELECT * REPLACE, whose placeholders take `params`) and, with marts, its rows
+    in every mart table."""
+    more = f", {replace}" if replace else ""
+    con.execute(
+        f"INSERT INTO ops.runs SELECT * REPLACE (? AS run_id{more}) FROM ops.runs WHERE run_id = ?",
+        [run_id, *params, base],
+    )
+    for table in MART_TABLES if marts else ():
+        con.execute(
+            f"INSERT INTO marts.{table} SELECT * REPLACE (? AS run_id) "
+            f"FROM marts.{table} WHERE run_id = ?",
+            [run_id, base],
+        )
 
 
 def republish_record(run_id: str, split_id: str) -> dict:

@@ -12,14 +12,13 @@ from __future__ import annotations
 import os
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import free_port, prefect_answers
 from doc_blocks import marked_block
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,20 +30,6 @@ ARTIFACTS = (
     "pipeline-summary",
     "run-diff",
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _answers(port: int) -> bool:
-    try:
-        urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2)
-        return True
-    except OSError:
-        return False
 
 
 def _stop_leftovers(prefect_home: str) -> list[str]:
@@ -69,7 +54,7 @@ def prefect_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _run_block(name: str, tiny_dir: Path, tmp_path: Path, prefect_home: Path) -> str:
-    port = _free_port()
+    port = free_port()
     script = marked_block(name)
     assert DOCS_SOURCE in script and "4200" in script and ". .venv/bin/activate" in script
     params = {
@@ -125,7 +110,7 @@ def _run_block(name: str, tiny_dir: Path, tmp_path: Path, prefect_home: Path) ->
     assert proc.returncode == 0, out[-6000:]
     assert not left, f"left running after the block: {left}"
     deadline = time.monotonic() + 20
-    while _answers(port):  # stopped cleanly: nothing answers on the port any more
+    while prefect_answers(port):  # stopped cleanly: nothing answers on the port any more
         assert time.monotonic() < deadline, f"the server on {port} still answers"
         time.sleep(0.5)
     assert list((tmp_path / "outputs" / "runs").glob("*/model_card.md"))

@@ -4,40 +4,32 @@ and promote only when the explorer was started with --allow-promote."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import duckdb
 import pytest
+from conftest import clone_run, pipeline_warehouse_copy
 from fastapi.testclient import TestClient
 
 from reelgraph.explorer.app import create_app
-
-MARTS = ("recommendations", "least_relevant", "user_embeddings", "movie_embeddings", "metrics")
 
 
 @pytest.fixture()
 def with_held_run(pipeline_run: dict, tmp_path: Path) -> tuple[Path, str]:
     """The tiny run, and "run-held": the same rows an hour later, held by the gate."""
-    wh = tmp_path / "w.duckdb"
-    shutil.copy(pipeline_run["warehouse"], wh)
-    base = pipeline_run["result"]["run_id"]
+    wh, base = pipeline_warehouse_copy(pipeline_run, tmp_path)
     verdict = {"held": True, "against": base, "reason": "worse on ndcg@20", "k": 20,
                "tolerance": 0.02, "new": {"ndcg": 0.1, "rmse": 1.2},
                "old": {"ndcg": 0.2, "rmse": 1.0}, "ratings": 50, "users": 10}  # fmt: skip
     with duckdb.connect(str(wh)) as con:
-        con.execute(
-            "INSERT INTO ops.runs SELECT * REPLACE ('run-held' AS run_id, 'held' AS status, "
-            "?::JSON AS gate, finished_at + INTERVAL 1 HOUR AS finished_at, "
-            "started_at + INTERVAL 1 HOUR AS started_at) FROM ops.runs WHERE run_id = ?",
-            [json.dumps(verdict), base],
+        clone_run(
+            con,
+            base,
+            "run-held",
+            "'held' AS status, ?::JSON AS gate, finished_at + INTERVAL 1 HOUR AS finished_at, "
+            "started_at + INTERVAL 1 HOUR AS started_at",
+            (json.dumps(verdict),),
         )
-        for table in MARTS:
-            con.execute(
-                f"INSERT INTO marts.{table} SELECT * REPLACE ('run-held' AS run_id) "
-                f"FROM marts.{table} WHERE run_id = ?",
-                [base],
-            )
     return wh, base
 
 

@@ -7,32 +7,17 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import free_port, prefect_answers
 from headless import SCREENSHOTS, chromium, needs_chromium
 
 pytestmark = [needs_chromium, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _healthy(url: str) -> bool:
-    try:
-        urllib.request.urlopen(f"{url}/api/health", timeout=2)
-        return True
-    except OSError:
-        return False
 
 
 # The two runs and the artifact lookup run in their own process: Prefect's log and event
@@ -59,7 +44,7 @@ def test_the_run_diff_artifact_in_the_prefect_ui(tiny_dir: Path, tmp_path: Path)
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update(
@@ -76,7 +61,7 @@ def test_the_run_diff_artifact_in_the_prefect_ui(tiny_dir: Path, tmp_path: Path)
     browser = None
     try:
         deadline = time.monotonic() + 120
-        while not _healthy(url):
+        while not prefect_answers(port):
             assert server.poll() is None and time.monotonic() < deadline, "no Prefect server"
             time.sleep(0.5)
         run = dict(

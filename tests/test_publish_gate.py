@@ -13,6 +13,7 @@ import duckdb
 import numpy as np
 import pytest
 import torch
+from conftest import clone_run, pipeline_warehouse_copy
 
 from reelgraph.evaluate import gate
 from reelgraph.evaluate.baselines import GraphSAGEAdapter
@@ -173,6 +174,12 @@ def _publish(env: dict, model: Path, wh: Path, run_id: str, held: bool | None, *
     )
 
 
+def _warehouse_copy(env: dict, folder: Path) -> Path:
+    wh = folder / "w.duckdb"
+    shutil.copy(env["warehouse"], wh)
+    return wh
+
+
 def latest_rows_hash(wh: Path) -> str:
     """A hash of every row the *_latest views show."""
     h = hashlib.sha256()
@@ -207,8 +214,7 @@ def test_a_held_run_keeps_its_rows_but_not_the_latest_and_promote_switches(
 ) -> None:
     from reelgraph.cli.main import main
 
-    wh = tmp_path / "w.duckdb"
-    shutil.copy(tiny_env["warehouse"], wh)
+    wh = _warehouse_copy(tiny_env, tmp_path)
     _publish(tiny_env, tiny_model, wh, "run-1", None)
     before = latest_rows_hash(wh)
     _publish(tiny_env, tiny_model, wh, "run-2", True)
@@ -237,8 +243,7 @@ def test_promote_refuses_unknown_and_pruned_runs_in_one_line(
 ) -> None:
     from reelgraph.core.errors import ReadError
 
-    wh = tmp_path / "w.duckdb"
-    shutil.copy(tiny_env["warehouse"], wh)
+    wh = _warehouse_copy(tiny_env, tmp_path)
     with pytest.raises(ReadError, match="unknown run 'nope'"):
         promote(wh, "nope")
     for i in (1, 2):
@@ -251,8 +256,7 @@ def test_promote_refuses_unknown_and_pruned_runs_in_one_line(
 def test_retention_never_prunes_the_latest_nor_the_newest_held_run(
     tiny_env: dict, tiny_model: Path, tmp_path: Path
 ) -> None:
-    wh = tmp_path / "w.duckdb"
-    shutil.copy(tiny_env["warehouse"], wh)
+    wh = _warehouse_copy(tiny_env, tmp_path)
     for run_id, held in (("run-1", None), ("run-2", True), ("run-3", True)):
         _publish(tiny_env, tiny_model, wh, run_id, held, retention=1)
     assert _status(wh) == {"run-1": "published", "run-2": "pruned", "run-3": "held"}
@@ -301,8 +305,7 @@ def test_a_worse_run_is_held_in_one_line_and_no_gate_publishes(
 
     first = pipeline_run["result"]
     assert first["publish"]["gate"]["reason"] == "first run of the dataset"
-    wh = tmp_path / "w.duckdb"
-    shutil.copy(pipeline_run["warehouse"], wh)
+    wh, _ = pipeline_warehouse_copy(pipeline_run, tmp_path)
     before = latest_rows_hash(wh)
     args = [
         "run", "--dataset", "tiny", "--source", str(tiny_dir), "--warehouse", str(wh),
@@ -341,14 +344,10 @@ def test_the_gate_compares_with_the_model_a_refresh_serves(
     when that model's files are gone, there is nothing to compare with and the run publishes."""
     from reelgraph.serve.publish_gate import latest_evaluated
 
-    wh = tmp_path / "w.duckdb"
-    shutil.copy(pipeline_run["warehouse"], wh)
-    base = pipeline_run["result"]["run_id"]
+    wh, base = pipeline_warehouse_copy(pipeline_run, tmp_path)
     with duckdb.connect(str(wh)) as con:
-        con.execute(
-            "INSERT INTO ops.runs SELECT * REPLACE ('refresh-1' AS run_id, ? AS refresh_of, "
-            "'{}'::JSON AS params) FROM ops.runs WHERE run_id = ?",
-            [base, base],
+        clone_run(
+            con, base, "refresh-1", "? AS refresh_of, '{}'::JSON AS params", (base,), marts=False
         )
         con.execute("UPDATE ops.latest SET run_id = 'refresh-1'")
     found = latest_evaluated(wh, "tiny", "new-run")

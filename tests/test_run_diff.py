@@ -4,36 +4,22 @@ second run made by hand from the first with known changes."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import duckdb
 import pytest
+from conftest import clone_run, pipeline_warehouse_copy
 
 from reelgraph.cli.main import main
-
-MARTS = ("recommendations", "least_relevant", "user_embeddings", "movie_embeddings", "metrics")
 
 
 @pytest.fixture()
 def two_runs(pipeline_run: dict, tmp_path: Path) -> tuple[Path, str, dict]:
     """The tiny run, and "run-b": the same rows an hour later, GraphSAGE's test NDCG up by
     0.01 and one user's first pick replaced by a movie none of their top 10 held."""
-    wh = tmp_path / "w.duckdb"
-    shutil.copy(pipeline_run["warehouse"], wh)
-    base = pipeline_run["result"]["run_id"]
+    wh, base = pipeline_warehouse_copy(pipeline_run, tmp_path)
     with duckdb.connect(str(wh)) as con:
-        con.execute(
-            "INSERT INTO ops.runs SELECT * REPLACE ('run-b' AS run_id, "
-            "finished_at + INTERVAL 1 HOUR AS finished_at) FROM ops.runs WHERE run_id = ?",
-            [base],
-        )
-        for table in MARTS:
-            con.execute(
-                f"INSERT INTO marts.{table} SELECT * REPLACE ('run-b' AS run_id) "
-                f"FROM marts.{table} WHERE run_id = ?",
-                [base],
-            )
+        clone_run(con, base, "run-b", "finished_at + INTERVAL 1 HOUR AS finished_at")
         con.execute(
             "UPDATE marts.metrics SET value = value + 0.01 WHERE run_id = 'run-b' AND "
             "model = 'graphsage' AND split = 'test' AND metric = 'ndcg'"

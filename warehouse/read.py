@@ -17,6 +17,7 @@ import numpy as np
 
 from reelgraph.core.conventions import NO_GENRES, RELEVANT_RATING
 from reelgraph.core.errors import ReadError, first_line
+from reelgraph.core.runs import KEPT_STATUSES
 from reelgraph.model import decoder
 from warehouse.connection import connect, fetch_one, sql_text
 from warehouse.run_vectors import RunMatrix, run_matrix
@@ -149,7 +150,7 @@ class Reader:
                 raise ReadError(
                     f"unknown run {run_id!r}; `reelgraph runs` lists the published ones"
                 )
-            if row[0] not in ("published", "held"):  # a held run keeps its rows
+            if row[0] not in KEPT_STATUSES:
                 raise ReadError(
                     f"run {run_id!r} is {row[0]}: its rows are gone; `reelgraph runs` lists the published ones"
                 )

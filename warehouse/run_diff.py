@@ -10,7 +10,9 @@ import json
 import duckdb
 
 from reelgraph.core.errors import ReadError
+from reelgraph.core.runs import KEPT_SQL, KEPT_STATUSES
 from warehouse.connection import fetch_one
+from warehouse.read import Reader
 
 # The metrics compared, at every K the runs computed (RMSE has none).
 METRICS = ("ndcg", "recall", "precision", "coverage", "rmse")
@@ -20,8 +22,8 @@ def previous_run(con: duckdb.DuckDBPyConnection, run_id: str) -> str:
     """The published (or held) run of the same dataset that finished last before run_id."""
     row = fetch_one(
         con,
-        """SELECT p.run_id FROM ops.runs p JOIN ops.runs r ON p.dataset = r.dataset
-           WHERE r.run_id = ? AND p.status IN ('published', 'held')
+        f"""SELECT p.run_id FROM ops.runs p JOIN ops.runs r ON p.dataset = r.dataset
+           WHERE r.run_id = ? AND p.{KEPT_SQL}
              AND p.finished_at < r.finished_at
            ORDER BY p.finished_at DESC LIMIT 1""",
         [run_id],
@@ -31,10 +33,17 @@ def previous_run(con: duckdb.DuckDBPyConnection, run_id: str) -> str:
     return row[0]
 
 
+def runs_to_compare(reader: Reader, a: str | None, b: str | None) -> tuple[str, str]:
+    """(a, b) as `reelgraph diff` and the explorer read them: b defaults to the latest run, a to
+    the run before b; either named must still be kept."""
+    newer = reader.resolve_run(b)
+    return (reader.resolve_run(a) if a else previous_run(reader.con, newer)), newer
+
+
 def kept(con: duckdb.DuckDBPyConnection, run_id: str) -> bool:
     """Whether the run's marts rows are still there (published or held, not pruned)."""
     row = fetch_one(con, "SELECT status FROM ops.runs WHERE run_id = ?", [run_id])
-    return row is not None and row[0] in ("published", "held")
+    return row is not None and row[0] in KEPT_STATUSES
 
 
 def run_diff(con: duckdb.DuckDBPyConnection, a: str, b: str, k: int = 10, movers: int = 5) -> dict:

@@ -132,16 +132,17 @@ def _cmd_diff(args: argparse.Namespace) -> int:
         data_sentence,
         lists_sentence,
         movers_sentence,
-        previous_run,
         run_diff,
+        runs_to_compare,
     )
 
     if len(args.runs) > 2:
         raise CliError("diff takes at most two runs: [RUN_A] RUN_B")
     preflight.list_length(args.k)
     with _reader(args) as r:
-        b = r.resolve_run(args.runs[-1] if args.runs else None)
-        a = r.resolve_run(args.runs[0]) if len(args.runs) == 2 else previous_run(r.con, b)
+        a, b = runs_to_compare(
+            r, args.runs[0] if len(args.runs) == 2 else None, args.runs[-1] if args.runs else None
+        )
         diff = run_diff(r.con, a, b, k=args.k)
     if args.json:
         print(json.dumps(diff, indent=2, default=str))

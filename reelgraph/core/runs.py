@@ -19,6 +19,12 @@ def new_run_id(now: dt.datetime | None = None) -> str:
     return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
+# A run's status in ops.runs: published and held runs keep their marts rows (a held one is
+# what the publish gate kept from being the latest); pruned ones do not.
+KEPT_STATUSES = ("published", "held")
+KEPT_SQL = "status IN ({})".format(", ".join(f"'{s}'" for s in KEPT_STATUSES))
+
+
 def config_hash(*parts: object) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
 

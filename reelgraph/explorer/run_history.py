@@ -31,11 +31,12 @@ def history_routes(ctx: ExplorerContext) -> APIRouter:
         k: Annotated[int, Query(ge=1, le=100)] = 10,
     ) -> dict:
         """Run a against run b (default: the latest against the run before it)."""
-        from warehouse.run_diff import previous_run, run_diff
+        from warehouse.run_diff import run_diff, runs_to_compare
 
         with ctx.reader() as r:
-            newer = r.resolve_run(ctx.run_or_default(b))
-            older = r.resolve_run(ctx.run_or_default(a)) if a else previous_run(r.con, newer)
+            older, newer = runs_to_compare(
+                r, ctx.run_or_default(a) if a else None, ctx.run_or_default(b)
+            )
             return run_diff(r.con, older, newer, k)
 
     @router.post("/api/runs/{run_id}/promote")

@@ -31,9 +31,6 @@ from warehouse.connection import fetch_one, transaction
 
 log = logging.getLogger(__name__)
 
-# The runs whose marts rows are kept: the published ones and those the publish gate held.
-KEPT = "status IN ('published', 'held')"
-
 PACKAGES = (
     "reelgraph",
     "torch",
@@ -175,7 +172,7 @@ def promote(warehouse: str | Path, run_id: str) -> str:
         if row is None:
             raise ReadError(f"unknown run {run_id!r}; `reelgraph runs` lists the runs")
         dataset, status = row
-        if status not in ("held", "published"):
+        if status not in runs.KEPT_STATUSES:
             raise ReadError(f"run {run_id!r} is {status}: its rows are gone, it cannot be promoted")
         with transaction(con):
             con.execute("UPDATE ops.runs SET status = 'published' WHERE run_id = ?", [run_id])
@@ -190,7 +187,9 @@ def _unpublished(con: duckdb.DuckDBPyConnection, outputs_root: Path, warehouse: 
     """Runs of this warehouse that left metrics rows or a folder but never published (killed,
     or failed) and are not running now: their metrics rows are deleted here; their folders go
     after the commit. A folder counts as this warehouse's when its run.lock names it."""
-    published = {r for (r,) in con.execute(f"SELECT run_id FROM ops.runs WHERE {KEPT}").fetchall()}
+    published = {
+        r for (r,) in con.execute(f"SELECT run_id FROM ops.runs WHERE {runs.KEPT_SQL}").fetchall()
+    }
     in_metrics = {r for (r,) in con.execute("SELECT DISTINCT run_id FROM marts.metrics").fetchall()}
     mine = str(Path(warehouse).resolve())
     folders = (
@@ -241,7 +240,7 @@ def _prune(con: duckdb.DuckDBPyConnection, dataset: str, retention: int) -> list
     dataset; the run ops.latest points at and the newest held run are never dropped."""
     rows = con.execute(
         f"""SELECT run_id FROM ops.runs
-           WHERE dataset = $dataset AND {KEPT}
+           WHERE dataset = $dataset AND {runs.KEPT_SQL}
              AND run_id NOT IN (SELECT run_id FROM ops.latest)
              AND run_id IS DISTINCT FROM (
                  SELECT run_id FROM ops.runs WHERE dataset = $dataset AND status = 'held'

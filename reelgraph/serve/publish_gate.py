@@ -13,11 +13,11 @@ import json
 import logging
 from pathlib import Path
 
+from reelgraph.core.errors import ReadError
 from reelgraph.evaluate import gate
 from reelgraph.graph.ratings import RatingGraph
 from reelgraph.model.scoring import Scorer
-from warehouse import connect
-from warehouse.connection import fetch_one
+from warehouse.read import Reader
 
 log = logging.getLogger(__name__)
 
@@ -36,38 +36,23 @@ def latest_evaluated(warehouse: str | Path, dataset: str, run_id: str) -> Evalua
     """The dataset's latest run's evaluated model (a refresh's: its base run's), or None."""
     if not Path(warehouse).exists():
         return None
-    con = connect(warehouse, read_only=True)
-    try:
-        if not fetch_one(
-            con, "SELECT 1 FROM duckdb_tables() WHERE schema_name = 'ops' AND table_name = 'latest'"
-        ):
+    with Reader(warehouse) as reader:
+        latest = reader.latest_run(dataset)
+        if latest is None or latest[0] == run_id:
             return None
-        columns = {
-            c
-            for (c,) in con.execute(
-                "SELECT column_name FROM duckdb_columns() "
-                "WHERE schema_name = 'ops' AND table_name = 'runs'"
-            ).fetchall()
-        }
+        serving = latest[0]
         # A refresh serves its base run's model: that run's evaluated model is the one to beat.
-        base = "coalesce(r.refresh_of, r.run_id)" if "refresh_of" in columns else "r.run_id"
-        row = fetch_one(
-            con,
-            f"""SELECT {base}, r.run_id FROM ops.latest l
-               JOIN ops.runs r USING (run_id) WHERE l.dataset = ? AND r.run_id <> ?""",
-            [dataset, run_id],
-        )
-        if row is None:
-            return None
-        params = fetch_one(con, "SELECT params FROM ops.runs WHERE run_id = ?", [row[0]])
-    finally:
-        con.close()
-    files = json.loads(params[0]) if params else {}
+        base = reader.run_record(serving).get("refresh_of") or serving
+        try:
+            params = reader.run_record(base)["params"]
+        except ReadError:  # the base run was pruned
+            params = None
+    files = json.loads(params) if params else {}
     graph_path, model_path = files.get("eval_graph_path"), files.get("eval_model_path")
     if not (graph_path and model_path and Path(graph_path).exists() and Path(model_path).exists()):
-        log.warning("publish gate: run %s left no evaluated model to compare with", row[0])
+        log.warning("publish gate: run %s left no evaluated model to compare with", base)
         return None
-    return Evaluated(row[0], graph_path, model_path, row[1])
+    return Evaluated(base, graph_path, model_path, serving)
 
 
 def check(
@@ -84,11 +69,13 @@ def check(
     old = latest_evaluated(warehouse, dataset, run_id)
     if old is None:
         return {"held": False, "against": None, "reason": "first run of the dataset"}
-    models = []
-    for e in (new, old):
-        graph = RatingGraph.load(e.graph_path)
-        models.append((graph, Scorer.load(e.model_path, graph, device)))
-    verdict = gate.compare(models[0], models[1], tolerance, seed)
+    # A rerun on the same data and settings trained on the same checkpoint graph: read it once.
+    graphs = {path: RatingGraph.load(path) for path in {new.graph_path, old.graph_path}}
+    new_side, old_side = (
+        (graphs[e.graph_path], Scorer.load(e.model_path, graphs[e.graph_path], device))
+        for e in (new, old)
+    )
+    verdict = gate.compare(new_side, old_side, tolerance, seed)
     if verdict is None:
         return {
             "held": False,
@@ -112,9 +99,8 @@ def check(
 
 def describe(run_id: str, verdict: dict) -> str:
     """One line for the terminal and the log."""
-    if verdict.get("new") is None:
-        what = "published" if not verdict.get("held") else "held"
-        return f"publish gate: run {run_id} {what} ({verdict['reason']})"
+    if verdict.get("new") is None:  # nothing compared: a run is only held on figures
+        return f"publish gate: run {run_id} published ({verdict['reason']})"
     new, old, k = verdict["new"], verdict["old"], verdict["k"]
     figures = (
         f"NDCG@{k} {new['ndcg']:.4f} against {old['ndcg']:.4f}, RMSE {new['rmse']:.4f} against "
