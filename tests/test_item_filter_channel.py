@@ -8,6 +8,7 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from reelgraph.graph.ratings import RatingGraph
@@ -83,6 +84,13 @@ def test_training_chooses_the_weight_on_validation_and_scoring_reads_the_fused_s
     f = model.item_filter.user_vectors(u, m, tiny_graph.n_users)
     channel = chosen["weight"] * f @ model.item_filter.movie_side.T
     assert torch.allclose(model.rank_all(enc, users), own + channel, atol=1e-4)
+    # Scored in two products (the channel over the filter's movies alone), it is the one
+    # product of the published vectors that every other reader computes.
+    outside = torch.ones(tiny_graph.n_movies, dtype=torch.bool)
+    outside[enc.filter_items] = False
+    assert outside.any() and not enc.y_movie[outside, d:].any()
+    whole = enc.y_user @ enc.y_movie.T + enc.c_movie
+    assert torch.allclose(model.rank_all(enc, users), whole, atol=1e-5)
 
 
 def test_a_new_user_gets_the_channel_from_the_movies_they_rated(
@@ -136,3 +144,28 @@ def test_no_channel_leaves_the_ranking_vectors_as_the_encoder_gives_them(
     assert model.item_filter is None and result.item_filter == {}
     enc = Scorer.from_model(model, tiny_graph, torch.device("cpu")).enc
     assert enc.y_user.shape[1] == model.cfg.rank_dim
+
+
+def test_a_grid_probed_along_a_line_reads_as_each_score_probed_alone(
+    tiny_graph: RatingGraph,
+) -> None:
+    from reelgraph.evaluate.probe import ValidationProbe
+
+    # Small batches: the buffers are reused across batches of users, the last one shorter.
+    probe = dataclasses.replace(ValidationProbe.build(tiny_graph, k=5), batch_size=7)
+    gen = torch.Generator().manual_seed(0)
+    base = torch.randn(tiny_graph.n_users, tiny_graph.n_movies, generator=gen)
+    step = torch.randn(tiny_graph.n_users, tiny_graph.n_movies, generator=gen)
+    grid = (0.0, 0.5, 3.0)
+    along = probe.ndcg_along(
+        lambda b, out: out.copy_(base[b]),
+        lambda b, out: out.copy_(step[b]),
+        grid,
+        tiny_graph.n_movies,
+    )
+    for v in grid:
+        alone = probe.ndcg(
+            lambda b, out, v=v: out.copy_(base[b] + v * step[b]), tiny_graph.n_movies
+        )
+        assert along[v] == pytest.approx(alone, abs=1e-12)
+    assert len(set(along.values())) > 1  # the step moves the list

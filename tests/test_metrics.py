@@ -14,6 +14,7 @@ from reelgraph.evaluate.protocol import (
     ndcg_ref_sums,
     ranking_at_k,
 )
+from reelgraph.graph.ratings import UserItems
 
 
 def test_rating_metrics_by_hand() -> None:
@@ -55,6 +56,15 @@ def test_users_without_relevant_items_are_skipped_and_counted() -> None:
     out = acc.result()
     assert (acc.users_evaluated, acc.users_skipped) == (1, 2)
     assert out[("recall", 2)] == 1.0 and out[("precision", 2)] == 0.5
+
+
+def test_user_items_hold_each_users_movies_sorted() -> None:
+    rng = np.random.default_rng(0)
+    users, movies = rng.integers(0, 50, 2_000), rng.integers(0, 300, 2_000)
+    items = UserItems.from_edges(users, movies, 60)
+    assert items.indptr[-1] == users.size and items.count(np.array([55])).item() == 0
+    for u in range(60):
+        assert np.array_equal(items.of(u), np.sort(movies[users == u]))
 
 
 def test_catalogue_metrics_by_hand() -> None:

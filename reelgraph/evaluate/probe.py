@@ -7,6 +7,7 @@ Imports only torch / numpy.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -62,6 +63,39 @@ class ValidationProbe:
             self.train,
             batch_size=self.batch_size,
         ):
-            hits = hits_matrix(top.indices.cpu().numpy(), batch, self.relevant)
-            total += float(ranking_at_k(hits, self.relevant.count(batch), self.k)["ndcg"].sum())
+            total += self._ndcg_sum(batch, top.indices)
         return total / self.users.size
+
+    @torch.no_grad()
+    def ndcg_along(
+        self,
+        base: ScoresOf,
+        step: ScoresOf,
+        values: Sequence[float],
+        n_movies: int,
+        device: torch.device | str = "cpu",
+    ) -> dict[float, float]:
+        """NDCG@K of the scores base + v x step for each v of values (a weight or a penalty
+        chosen from a grid): each batch of users is scored by `base` and `step` once, where
+        one `ndcg` per value computed the whole product again (at 25m the end of training
+        spent 41 s on 20 such probes)."""
+        device = torch.device(device)
+        totals = dict.fromkeys(values, 0.0)
+        buffers: list[torch.Tensor] = []
+        for start in range(0, self.users.size, self.batch_size):
+            batch = self.users[start : start + self.batch_size]
+            if not buffers:
+                buffers = [torch.empty((batch.size, n_movies), device=device) for _ in range(3)]
+            b = torch.as_tensor(batch, device=device, dtype=torch.long)
+            a, d, c = (buf[: batch.size] for buf in buffers)
+            a, d = base(b, a), step(b, d)
+            # -inf on the user's train movies stays -inf whatever the step adds (it is finite).
+            self.train.mask(a, batch, float("-inf"))
+            for v in values:
+                top = torch.topk(torch.add(a, d, alpha=v, out=c), self.k, dim=1).indices
+                totals[v] += self._ndcg_sum(batch, top)
+        return {v: t / self.users.size for v, t in totals.items()}
+
+    def _ndcg_sum(self, batch: np.ndarray, top: torch.Tensor) -> float:
+        hits = hits_matrix(top.cpu().numpy(), batch, self.relevant)
+        return float(ranking_at_k(hits, self.relevant.count(batch), self.k)["ndcg"].sum())

@@ -65,9 +65,9 @@ class RatingGraph:
         names = tuple(self.edges) if parts is None else parts
 
         def make() -> UserItems:
-            u, m, r = (np.concatenate([self.part(p)[i].numpy() for p in names]) for i in range(3))
-            keep = r >= min_rating
-            return UserItems.from_edges(u[keep], m[keep], self.n_users)
+            e = torch.cat([self.edges[p] for p in names], dim=1)
+            keep = e[2] >= min_rating
+            return UserItems.from_edges(e[0, keep].long(), e[1, keep].long(), self.n_users)
 
         return self.derived(("user_items", names, min_rating), make)
 
@@ -126,10 +126,20 @@ class UserItems:
     items: np.ndarray
 
     @staticmethod
-    def from_edges(users: np.ndarray, movies: np.ndarray, n_users: int) -> UserItems:
-        users, movies = np.asarray(users), np.asarray(movies)
-        order = np.lexsort((movies, users))
-        return UserItems(np.searchsorted(users[order], np.arange(n_users + 1)), movies[order])
+    def from_edges(
+        users: np.ndarray | torch.Tensor, movies: np.ndarray | torch.Tensor, n_users: int
+    ) -> UserItems:
+        users = torch.as_tensor(users).to(torch.int64)
+        movies = torch.as_tensor(movies).to(torch.int64)
+        # One int64 key per pair, sorted by torch (0.8 s for 25M pairs in any order on 2 cores,
+        # where np.lexsort of the two columns took 4 s, and every stage builds one of these).
+        # Equal keys are equal pairs, so the sort need not be stable.
+        width = int(movies.max()) + 1 if movies.numel() else 1
+        key = torch.sort(users * width + movies).values
+        sorted_users = (key // width).numpy()
+        return UserItems(
+            np.searchsorted(sorted_users, np.arange(n_users + 1)), (key % width).numpy()
+        )
 
     def of(self, user: int) -> np.ndarray:
         return self.items[self.indptr[user] : self.indptr[user + 1]]

@@ -73,6 +73,15 @@ def _binary_csr(rows: torch.Tensor, cols: torch.Tensor, n_rows: int, n_cols: int
     )
 
 
+def add_filter_scores(
+    out: torch.Tensor, user_rows: torch.Tensor, movie_rows: torch.Tensor, items: torch.Tensor
+) -> torch.Tensor:
+    """out (users x movies) plus the channel's score <user_rows, movie_rows> of every movie,
+    computed over `items` alone: every other movie's row is zero (4,000 filter movies of 59,000
+    at 25m, so a fifteenth of the catalogue's product)."""
+    return out.index_add_(1, items, user_rows @ movie_rows[items].T)
+
+
 def ease_weights(gram: torch.Tensor, reg: float) -> torch.Tensor:
     """EASE's item-item matrix B from X'X (float64): zero diagonal, closed form."""
     # X'X + reg I is symmetric positive definite: its Cholesky inverse costs about half of a
@@ -115,6 +124,14 @@ class ItemFilter(nn.Module):
         dev = self.user_side.device
         self.user_side[items.to(dev), :rank] = (u[:, :rank] * s[:rank]).float().to(dev)
         self.movie_side[items.to(dev), :rank] = v[:, :rank].float().to(dev)
+
+    def items(self) -> torch.Tensor:
+        """Sorted indices of the movies inside the filter (their movie-side rows not zero)."""
+        return torch.nonzero(self.movie_side.abs().sum(dim=1) > 0).flatten()
+
+    def add_scores(self, user_rows: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """out (users x movies) plus <user_rows, q_m> of every movie (see add_filter_scores)."""
+        return add_filter_scores(out, user_rows, self.movie_side, self.items())
 
     def user_vectors(self, users: torch.Tensor, movies: torch.Tensor, n_users: int) -> torch.Tensor:
         """(n_users, dim) f_u: the sum of the user-side rows of the movies each user rated (one

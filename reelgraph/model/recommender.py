@@ -48,7 +48,7 @@ from reelgraph.graph.spectral import spectral_basis
 from reelgraph.model import decoder
 from reelgraph.model.config import COMBINES, ModelConfig
 from reelgraph.model.encoder import SAGEEncoder
-from reelgraph.model.item_filter import ItemFilter
+from reelgraph.model.item_filter import ItemFilter, add_filter_scores
 from reelgraph.model.layers import pair_dot
 
 __all__ = ["COMBINES", "Encoded", "GraphSAGERecommender", "ModelConfig", "message_graph"]
@@ -67,6 +67,10 @@ class Encoded:
     y_movie: torch.Tensor  # (n_movies, rank_dim)
     movie_states: list[torch.Tensor] | None = None  # rating encoder's layer inputs (inductive)
     rank_movie_states: list[torch.Tensor] | None = None  # the same, of the ranking encoder
+    # With the item filter's channel appended (with_item_filter): the column where it starts in
+    # the ranking vectors, and the movies whose channel rows are not zero (the filter's).
+    filter_from: int | None = None
+    filter_items: torch.Tensor | None = None
 
 
 class GraphSAGERecommender(nn.Module):
@@ -126,7 +130,13 @@ class GraphSAGERecommender(nn.Module):
         if self.item_filter is None:
             return enc
         y_user, y_movie = self.item_filter.extend(enc.y_user, enc.y_movie, users, movies)
-        return dataclasses.replace(enc, y_user=y_user, y_movie=y_movie)
+        return dataclasses.replace(
+            enc,
+            y_user=y_user,
+            y_movie=y_movie,
+            filter_from=enc.y_user.shape[1],
+            filter_items=self.item_filter.items().to(y_movie.device),
+        )
 
     def spectral_start(self, users: torch.Tensor, movies: torch.Tensor) -> None:
         """The ranking encoder's start from the spectral basis of these (user, movie) pairs
@@ -283,7 +293,15 @@ class GraphSAGERecommender(nn.Module):
         """(len(users), n_movies) ranking scores (higher first; reelgraph.model.decoder)."""
         if self.ranking is None:
             return self.score_all(enc, users, out)
-        return decoder.ranking_scores(enc.y_user[users], enc.y_movie, enc.c_movie, out)
+        y_user = enc.y_user[users]
+        if enc.filter_items is None:
+            return decoder.ranking_scores(y_user, enc.y_movie, enc.c_movie, out)
+        # The same <y_u, y_m> + c_m in two products: GraphSAGE's columns over the catalogue,
+        # the channel's over its movies alone (at 25m the lists of every user took 71 s as
+        # one product over 320 columns, most of them multiplying zeros).
+        head = enc.filter_from
+        s = decoder.ranking_scores(y_user[:, :head], enc.y_movie[:, :head], enc.c_movie, out)
+        return add_filter_scores(s, y_user[:, head:], enc.y_movie[:, head:], enc.filter_items)
 
     def clamp(self, ratings: torch.Tensor) -> torch.Tensor:
         return decoder.clamp_rating(ratings, self.cfg.rating_min, self.cfg.rating_max)

@@ -10,7 +10,6 @@ Imports only torch.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 
 import torch
 
@@ -48,10 +47,10 @@ class _ListParts:
             users, movies, self.trainer.graph.n_users
         )
 
-    def curve(self, grid: tuple[float, ...], scores_at: Callable[[float], ScoresOf]) -> dict:
-        """Validation NDCG@K of the list scored by scores_at(value), for each value of grid."""
+    def curve(self, grid: tuple[float, ...], base: ScoresOf, step: ScoresOf) -> dict:
+        """Validation NDCG@K of the list scored by base + value x step, for each value of grid."""
         t = self.trainer
-        return {v: t.probe.ndcg(scores_at(v), t.graph.n_movies, t.device) for v in grid}
+        return t.probe.ndcg_along(base, step, grid, t.graph.n_movies, t.device)
 
 
 @torch.no_grad()
@@ -82,18 +81,17 @@ def fit_item_filter(trainer, parts: _ListParts) -> dict:  # noqa: ANN001
         return {"weight": float(channel.weight)}
     y_u, y_m, c_m = parts.encoded
     f = parts.filter_rows
-    y_movie = torch.cat([y_m, channel.movie_side], dim=1)
-
-    def fused(w: float) -> ScoresOf:
-        y_user = torch.cat([y_u, w * f], dim=1)
-        return lambda b, out: torch.addmm(c_m[None, :], y_user[b], y_movie.T, out=out)
-
-    curve = parts.curve(WEIGHTS, fused)
+    # The fused score [y_u, w f_u] . [y_m, q_m] + c_m is GraphSAGE's part plus w x the filter's.
+    curve = parts.curve(
+        WEIGHTS,
+        lambda b, out: torch.addmm(c_m[None, :], y_u[b], y_m.T, out=out),
+        lambda b, out: channel.add_scores(f[b], out.zero_()),
+    )
     best = max(WEIGHTS, key=lambda w: (curve[w], -w))  # a tie goes to the smaller weight
     channel.weight.fill_(best)
     # The ablation beside the choice: the filter alone (weight 0 is GraphSAGE's part alone).
     alone = trainer.probe.ndcg(
-        lambda b, out: torch.mm(f[b], channel.movie_side.T, out=out), graph.n_movies, trainer.device
+        lambda b, out: channel.add_scores(f[b], out.zero_()), graph.n_movies, trainer.device
     )
     return {
         "weight": best,
@@ -113,18 +111,21 @@ def choose_popularity_penalty(trainer, parts: _ListParts) -> dict:  # noqa: ANN0
     if not _chooses(trainer):
         return {"penalty": float(model.popularity_penalty)}
     y_u, y_m, c_m = parts.encoded
-    if model.item_filter is not None:  # the fused score, at the weight just chosen
-        y_u = torch.cat([y_u, model.item_filter.weight * parts.filter_rows], dim=1)
-        y_m = torch.cat([y_m, model.item_filter.movie_side], dim=1)
+    channel = model.item_filter
     log_degree = torch.log1p(trainer.full_graph.relations.deg_movie)
     # c_m was encoded with the penalty the model had then (0 after training): without it.
     bias = c_m + model.popularity_penalty * log_degree
 
-    def penalised(p: float) -> ScoresOf:
-        c = bias - p * log_degree
-        return lambda b, out: torch.addmm(c[None, :], y_u[b], y_m.T, out=out)
+    def served(b: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """The list's score as served (the fused one at the weight just chosen), no penalty."""
+        s = torch.addmm(bias[None, :], y_u[b], y_m.T, out=out)
+        return (
+            s if channel is None else channel.add_scores(channel.weight * parts.filter_rows[b], s)
+        )
 
-    curve = parts.curve(PENALTIES, penalised)
+    curve = parts.curve(
+        PENALTIES, served, lambda b, out: out.copy_(-log_degree.expand(b.numel(), -1))
+    )
     best = max(curve.values())
     chosen = max(p for p in PENALTIES if curve[p] >= (1 - PENALTY_TOLERANCE) * best)
     model.popularity_penalty.fill_(chosen)

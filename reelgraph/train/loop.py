@@ -331,9 +331,12 @@ class Trainer:
             state.ranking.update(ndcg, epoch, better, model.ranking.state_dict(), t)
             state.ranking.done = state.ranking.bad_epochs >= cfg.rank_patience
         return (
-            "val_rmse" in row and state.rating.plateaued(cfg.lr_decay_after),
+            "val_rmse" in row
+            and not state.rating.done
+            and state.rating.decay_due(cfg.lr_decay_after, cfg.max_lr_decays),
             f"val_ndcg@{cfg.rank_select_k}" in row
-            and state.ranking.plateaued(cfg.rank_lr_decay_after),
+            and not state.ranking.done
+            and state.ranking.decay_due(cfg.rank_lr_decay_after, cfg.max_lr_decays),
         )
 
     # ------------------------------------------------------------------ results and files

@@ -19,11 +19,23 @@ class OutputSelection:
     done: bool = False
     snapshot: dict | None = None
     seconds_to_best: float = 0.0
+    lr_decays: int = 0  # times this output's learning rate has decayed
 
     def plateaued(self, every: int) -> bool:
         """Whether the epoch just validated is the every-th in a row without a better figure
         (every 0: never): when the output's learning rate decays (TrainConfig.lr_decay_after)."""
         return every > 0 and self.bad_epochs > 0 and self.bad_epochs % every == 0
+
+    def decay_due(self, every: int, max_decays: int) -> bool:
+        """Whether the output's rate decays now; a decay due past max_decays ends the output
+        instead (done)."""
+        if not self.plateaued(every):
+            return False
+        if self.lr_decays >= max_decays:
+            self.done = True
+            return False
+        self.lr_decays += 1
+        return True
 
     def update(self, value: float, epoch: int, better: bool, weights: dict, t: float) -> None:
         if better:
