@@ -21,7 +21,7 @@ class TrainConfig:
     # keeps its best epoch so far and the result says the budget ended it. A safety net that
     # bounds a run on large data on a small machine, not its stopping rule: on 2 cores
     # ml-latest-small stops by its own rule in about 1 minute, synthetic 25m with its shipped
-    # config in 7.5 (whose config raises the budget to 20; bench/BENCHMARKS.md).
+    # config in about 7 (whose config raises the budget to 20; bench/BENCHMARKS.md).
     max_minutes: float | None = 10.0  # None or 0: no budget
     # Share of train edges passing messages in each epoch; the rest are supervised. At 1.0 every
     # edge does both (as LightGCN trains): on ml-latest-small validation that was better for
