@@ -65,8 +65,8 @@ def _ids_of(graph: RatingGraph, parts: tuple[str, ...]) -> tuple[np.ndarray, ...
 
 
 def _member(values: np.ndarray, pool: np.ndarray) -> np.ndarray:
-    """np.isin(values, pool) by sorting both (numpy's radix sort) and one merge-like search:
-    at 25m, 2.5M test pairs against 22.5M seen ones took np.isin 27 s, this about 3 s."""
+    """np.isin(values, pool) by sorting both and one binary search of the sorted values: at
+    25m, 2.5M test pairs against 22.5M seen ones took np.isin 27 s, this about 3 s."""
     pool = np.sort(pool, kind="stable")
     if not pool.size:
         return np.zeros(values.shape, dtype=bool)
