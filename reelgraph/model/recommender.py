@@ -67,9 +67,8 @@ class Encoded:
     y_movie: torch.Tensor  # (n_movies, rank_dim)
     movie_states: list[torch.Tensor] | None = None  # rating encoder's layer inputs (inductive)
     rank_movie_states: list[torch.Tensor] | None = None  # the same, of the ranking encoder
-    # With the item filter's channel appended (with_item_filter): the column where it starts in
-    # the ranking vectors, and the movies whose channel rows are not zero (the filter's).
-    filter_from: int | None = None
+    # With the item filter's channel appended after the rank_dim columns (with_item_filter): the
+    # movies whose channel rows are not zero (the filter's).
     filter_items: torch.Tensor | None = None
 
 
@@ -134,7 +133,6 @@ class GraphSAGERecommender(nn.Module):
             enc,
             y_user=y_user,
             y_movie=y_movie,
-            filter_from=enc.y_user.shape[1],
             filter_items=self.item_filter.items().to(y_movie.device),
         )
 
@@ -299,7 +297,7 @@ class GraphSAGERecommender(nn.Module):
         # The same <y_u, y_m> + c_m in two products: GraphSAGE's columns over the catalogue,
         # the channel's over its movies alone (at 25m the lists of every user took 71 s as
         # one product over 320 columns, most of them multiplying zeros).
-        head = enc.filter_from
+        head = self.cfg.rank_dim
         s = decoder.ranking_scores(y_user[:, :head], enc.y_movie[:, :head], enc.c_movie, out)
         return add_filter_scores(s, y_user[:, head:], enc.y_movie[:, head:], enc.filter_items)
 
