@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import functools
 from collections.abc import Iterator
 
 # glibc's mallopt parameters (malloc.h).
@@ -29,6 +30,7 @@ _held = 0  # settings in force: nested ones (a training inside a pipeline stage)
 _applied = False
 
 
+@functools.cache  # find_library runs ldconfig: once per process, not per fit
 def _glibc() -> ctypes.CDLL | None:
     name = ctypes.util.find_library("c")
     if name is None:

@@ -129,10 +129,6 @@ class ItemFilter(nn.Module):
         """Sorted indices of the movies inside the filter (their movie-side rows not zero)."""
         return torch.nonzero(self.movie_side.abs().sum(dim=1) > 0).flatten()
 
-    def add_scores(self, user_rows: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-        """out (users x movies) plus <user_rows, q_m> of every movie (see add_filter_scores)."""
-        return add_filter_scores(out, user_rows, self.movie_side, self.items())
-
     def user_vectors(self, users: torch.Tensor, movies: torch.Tensor, n_users: int) -> torch.Tensor:
         """(n_users, dim) f_u: the sum of the user-side rows of the movies each user rated (one
         sparse product: no (pairs x dim) gather, which at 25M ratings would be 20 GB)."""

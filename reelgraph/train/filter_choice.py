@@ -13,7 +13,7 @@ import functools
 
 import torch
 
-from reelgraph.model.item_filter import WEIGHTS
+from reelgraph.model.item_filter import WEIGHTS, add_filter_scores
 from reelgraph.model.top_k import ScoresOf
 
 # The popularity penalty is chosen from these (0: none) ...
@@ -46,6 +46,17 @@ class _ListParts:
         return self.trainer.model.item_filter.user_vectors(
             users, movies, self.trainer.graph.n_users
         )
+
+    @functools.cached_property
+    def filter_items(self) -> torch.Tensor:
+        """The movies inside the filter (its fit is done before either choice is scored)."""
+        return self.trainer.model.item_filter.items()
+
+    def add_filter_scores(self, user_rows: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """out plus the filter's score of user_rows against every movie, computed over the
+        filter's movies alone (item_filter.add_filter_scores)."""
+        channel = self.trainer.model.item_filter
+        return add_filter_scores(out, user_rows, channel.movie_side, self.filter_items)
 
     def curve(self, grid: tuple[float, ...], base: ScoresOf, step: ScoresOf) -> dict:
         """Validation NDCG@K of the list scored by base + value x step, for each value of grid."""
@@ -85,13 +96,15 @@ def fit_item_filter(trainer, parts: _ListParts) -> dict:  # noqa: ANN001
     curve = parts.curve(
         WEIGHTS,
         lambda b, out: torch.addmm(c_m[None, :], y_u[b], y_m.T, out=out),
-        lambda b, out: channel.add_scores(f[b], out.zero_()),
+        lambda b, out: parts.add_filter_scores(f[b], out.zero_()),
     )
     best = max(WEIGHTS, key=lambda w: (curve[w], -w))  # a tie goes to the smaller weight
     channel.weight.fill_(best)
     # The ablation beside the choice: the filter alone (weight 0 is GraphSAGE's part alone).
     alone = trainer.probe.ndcg(
-        lambda b, out: channel.add_scores(f[b], out.zero_()), graph.n_movies, trainer.device
+        lambda b, out: parts.add_filter_scores(f[b], out.zero_()),
+        graph.n_movies,
+        trainer.device,
     )
     return {
         "weight": best,
@@ -120,7 +133,9 @@ def choose_popularity_penalty(trainer, parts: _ListParts) -> dict:  # noqa: ANN0
         """The list's score as served (the fused one at the weight just chosen), no penalty."""
         s = torch.addmm(bias[None, :], y_u[b], y_m.T, out=out)
         return (
-            s if channel is None else channel.add_scores(channel.weight * parts.filter_rows[b], s)
+            s
+            if channel is None
+            else parts.add_filter_scores(channel.weight * parts.filter_rows[b], s)
         )
 
     curve = parts.curve(
