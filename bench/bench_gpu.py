@@ -4,8 +4,9 @@ one, as `reelgraph run` would), then times full-catalogue top-20 for every user.
 
     python bench/bench_gpu.py --preset 25m [--max-minutes 6] [--device cuda]
 
-Prints one JSON line per epoch as it trains (a cut-off run still shows its curve) and the
-result as the last line, also written to --out. Figures: bench/BENCHMARKS.md, "GPU".
+Prints one JSON line every `log_every` (10) epochs as it trains, so a cut-off run still shows
+its curve, and the result as the last line, also written to --out. Figures: bench/BENCHMARKS.md,
+"the first GPU run".
 """
 
 from __future__ import annotations
