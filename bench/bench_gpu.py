@@ -26,18 +26,17 @@ from reelgraph.model.scoring import Scorer  # noqa: E402
 from reelgraph.synthetic.graph import make_graph  # noqa: E402
 from reelgraph.train.config import TrainConfig  # noqa: E402
 from reelgraph.train.fit import train  # noqa: E402
-
-CONFIGS = Path(__file__).resolve().parent.parent / "reelgraph" / "configs"
+from reelgraph.tune import run_config  # noqa: E402
 
 
 def shipped_settings(preset: str) -> tuple[dict, dict]:
     """(model, train) settings of reelgraph/configs/synthetic-<preset>.json; ({}, {}) when the
-    preset has none. Read as plain JSON: the config checker imports more than torch."""
-    path = CONFIGS / f"synthetic-{preset}.json"
+    preset has none."""
+    path = run_config.PACKAGE_CONFIGS / f"synthetic-{preset}.json"
     if not path.exists():
         return {}, {}
-    sage = json.loads(path.read_text())["graphsage"]
-    return dict(sage.get("model", {})), dict(sage.get("train", {}))
+    shipped = run_config.read(path)
+    return dict(shipped.model), dict(shipped.train)
 
 
 def _synced(device: torch.device) -> float:

@@ -1,5 +1,5 @@
 """The model, training, scoring and evaluation code must run on a GPU machine that has torch,
-torch_geometric and numpy but no Prefect, DuckDB or Polars."""
+torch_geometric and numpy but no Prefect, DuckDB, Polars or pydantic."""
 
 from __future__ import annotations
 
@@ -13,11 +13,13 @@ def test_model_stack_imports_without_prefect_duckdb_or_polars() -> None:
         import sys, importlib.abc
         class Block(importlib.abc.MetaPathFinder):
             def find_spec(self, name, path=None, target=None):
-                if name.split('.')[0] in {'prefect', 'duckdb', 'polars', 'pyarrow'}:
+                if name.split('.')[0] in {'prefect', 'duckdb', 'polars', 'pyarrow', 'pydantic'}:
                     raise ImportError(f'{name} is not on the GPU machine')
         sys.meta_path.insert(0, Block())
         import reelgraph.graph.ratings, reelgraph.model.recommender, reelgraph.train.fit, reelgraph.model.scoring
         import reelgraph.evaluate.protocol, reelgraph.evaluate.baselines, reelgraph.evaluate.metrics, reelgraph.synthetic.graph
+        from reelgraph.tune import run_config  # bench/bench_gpu.py reads the shipped settings
+        run_config.read(run_config.PACKAGE_CONFIGS / 'synthetic-25m.json')
         print('ok')
     """)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

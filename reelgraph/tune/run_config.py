@@ -63,6 +63,15 @@ class RunConfig:
 
 
 def load(path: str | Path) -> RunConfig:
+    """The config file, every key checked against the settings it names."""
+    config = read(path)
+    check(config)
+    return config
+
+
+def read(path: str | Path) -> RunConfig:
+    """The config file's sections, unchecked: what a machine with torch alone can read (the
+    check needs the run spec, which needs pydantic; bench/bench_gpu.py reads shipped files)."""
     path = Path(path)
     try:
         body = json.loads(path.read_text(encoding="utf-8-sig"))  # Excel and Notepad write a BOM
@@ -83,15 +92,13 @@ def load(path: str | Path) -> RunConfig:
         raise ConfigError(f"config {path}: unknown section(s) {', '.join(sorted(unknown))}")
     sage = _section(path, body, "graphsage")
     baselines = _section(path, body, "baselines")
-    config = RunConfig(
+    return RunConfig(
         model=_section(path, sage, "model", "graphsage."),
         train=_section(path, sage, "train", "graphsage."),
         baselines={k: _section(path, baselines, k, "baselines.") for k in baselines},
         tuning=_section(path, body, "tuning"),
         path=str(path),
     )
-    check(config)
-    return config
 
 
 def _section(path: Path, body: dict, key: str, prefix: str = "") -> dict:
