@@ -13,6 +13,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import functools
+import threading
 from collections.abc import Iterator
 
 # glibc's mallopt parameters (malloc.h).
@@ -27,6 +28,8 @@ KEPT_FREE_BYTES = 2**31 - 1
 DEFAULT_MMAP_THRESHOLD = DEFAULT_TRIM_THRESHOLD = 128 * 1024
 
 _held = 0  # settings in force: nested ones (a training inside a pipeline stage) leave it alone
+# Held from more than one thread (a stage in the flow's thread, a fit in a task's worker thread).
+_lock = threading.Lock()
 _applied = False
 
 
@@ -56,18 +59,21 @@ def keep_freed_memory() -> Iterator[bool]:
     it). Yields whether it applied (glibc only)."""
     global _held, _applied
     libc = _glibc()
-    if _held == 0:
-        _applied = (
-            libc is not None
-            and bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD))
-            and bool(libc.mallopt(M_TRIM_THRESHOLD, KEPT_FREE_BYTES))
-        )
-    _held += 1
+    with _lock:
+        if _held == 0:
+            _applied = (
+                libc is not None
+                and bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD))
+                and bool(libc.mallopt(M_TRIM_THRESHOLD, KEPT_FREE_BYTES))
+            )
+        _held += 1
+        applied = _applied
     try:
-        yield _applied
+        yield applied
     finally:
-        _held -= 1
-        if _held == 0 and libc is not None:
-            libc.mallopt(M_MMAP_THRESHOLD, DEFAULT_MMAP_THRESHOLD)
-            libc.mallopt(M_TRIM_THRESHOLD, DEFAULT_TRIM_THRESHOLD)
-            libc.malloc_trim(0)
+        with _lock:
+            _held -= 1
+            if _held == 0 and libc is not None:
+                libc.mallopt(M_MMAP_THRESHOLD, DEFAULT_MMAP_THRESHOLD)
+                libc.mallopt(M_TRIM_THRESHOLD, DEFAULT_TRIM_THRESHOLD)
+                libc.malloc_trim(0)
