@@ -14,7 +14,7 @@ from reelgraph.evaluate.protocol import (
     ndcg_ref_sums,
     ranking_at_k,
 )
-from reelgraph.graph.ratings import UserItems
+from reelgraph.graph.ratings import RatingGraph, UserItems
 
 
 def test_rating_metrics_by_hand() -> None:
@@ -65,6 +65,36 @@ def test_user_items_hold_each_users_movies_sorted() -> None:
     assert items.indptr[-1] == users.size and items.count(np.array([55])).item() == 0
     for u in range(60):
         assert np.array_equal(items.of(u), np.sort(movies[users == u]))
+
+
+def test_a_graph_sorts_each_set_of_user_items_once() -> None:
+    """Every part's and the train part's sets are one and the same when the held-out parts are
+    empty (a refit's graph of every rating); otherwise each is its own."""
+    rng = np.random.default_rng(0)
+
+    def edges(n: int) -> torch.Tensor:
+        return torch.tensor(
+            np.stack([rng.integers(0, 20, n), rng.integers(0, 30, n), rng.integers(1, 6, n)]),
+            dtype=torch.float32,
+        )
+
+    def graph(val: int) -> RatingGraph:
+        return RatingGraph(
+            user_ids=torch.arange(20),
+            movie_ids=torch.arange(30),
+            x_user=torch.zeros(20, 1),
+            x_movie=torch.zeros(30, 1),
+            edges={"train": edges(200), "val": edges(val), "test": edges(0)},
+            user_features=["u"],
+            movie_features=["m"],
+        )
+
+    every_rating = graph(0)
+    assert every_rating.user_items(("train",)) is every_rating.user_items()
+    held_out = graph(40)
+    train, rated = held_out.user_items(("train",)), held_out.user_items()
+    assert train is not rated and rated.indptr[-1] == train.indptr[-1] + 40
+    assert graph(0).user_items(("test",)).indptr[-1] == 0  # only empty parts asked: none
 
 
 def test_catalogue_metrics_by_hand() -> None:

@@ -30,9 +30,12 @@ def build_graph(warehouse: str | Path, split_id: str) -> RatingGraph:
                 "SELECT user_idx, movie_idx, rating FROM graph_edges WHERE part = ? ORDER BY user_idx, movie_idx",
                 [part],
             ).fetchnumpy()
-            edges[part] = torch.from_numpy(
-                np.stack([e["user_idx"], e["movie_idx"], e["rating"]]).astype(np.float32)
-            )
+            # Each column cast straight into its row: stacking first made a float64 copy of
+            # the three (at 25m 6 s of the graph's 10, where this takes under 1).
+            rows = np.empty((3, e["rating"].size), dtype=np.float32)
+            for row, column in zip(rows, ("user_idx", "movie_idx", "rating"), strict=True):
+                row[:] = e[column]
+            edges[part] = torch.from_numpy(rows)
     finally:
         con.close()
     return RatingGraph(

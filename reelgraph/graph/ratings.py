@@ -62,7 +62,10 @@ class RatingGraph:
         """Each user's movies in `parts` (None: every part) rated at least min_rating, made once
         per graph: candidate exclusion (train, or everything rated), explanations (liked) and
         the validation probe all read it, and at 25m each build sorts millions of edges."""
-        names = tuple(self.edges) if parts is None else parts
+        # Empty parts left out of the key: a graph of every rating (a refit's) has the same
+        # train and all-parts sets, sorted once instead of twice.
+        asked = tuple(self.edges) if parts is None else parts
+        names = tuple(p for p in asked if self.edges[p].numel()) or asked
 
         def make() -> UserItems:
             e = torch.cat([self.edges[p] for p in names], dim=1)

@@ -6,7 +6,8 @@ disjoint train ratio: an edge never carries its own label through a message, whi
 situation at validation/test time, when every train edge passes messages and the scored edges
 are absent from the graph. Within the epoch each encoder takes many optimiser steps over
 mini-batches of the supervision edges, each step propagating over the epoch's message graph
-(its first-layer aggregates of the constant features are computed once per epoch):
+(its first-layer aggregates of the constant features are computed once per epoch, once per
+training when every edge passes messages, the default):
   - the rating encoder: MSE on batches of `rating_batch_size` supervision edges;
   - the ranking encoder: the ranking loss (reelgraph.train.losses) on `rank_batch_size` positives.
 An epoch is a pass over its supervision edges, or `*_max_steps` batches where that is fewer.
@@ -244,13 +245,19 @@ class Trainer:
         model.train()
         n = self.t_user.numel()
         if cfg.message_fraction >= 1.0:
+            # Every edge passes messages and supervises: the epoch's graph is the full one,
+            # whose first-layer aggregates of the features are kept from epoch to epoch (at
+            # 25m 0.6 s an epoch, with the three gathers below 0.85 s).
             keep, sup = None, torch.ones(n, dtype=torch.bool, device=self.device)
+            s_user, s_movie, s_rating = self.t_user, self.t_movie, self.t_rating
+            graph = self.full_graph
         else:
             keep = torch.rand(n, generator=gen, device=self.device) < cfg.message_fraction
             sup = ~keep
-        # Each boolean gather over 20M train edges costs ~0.2 s on 2 cores: once per epoch.
-        s_user, s_movie, s_rating = self.t_user[sup], self.t_movie[sup], self.t_rating[sup]
-        step = Step(self, message_graph(self.adj, keep, self.deviation, reuse_inputs=True), keep)
+            # Each boolean gather over 20M train edges costs ~0.2 s on 2 cores: once per epoch.
+            s_user, s_movie, s_rating = self.t_user[sup], self.t_movie[sup], self.t_rating[sup]
+            graph = message_graph(self.adj, keep, self.deviation, reuse_inputs=True)
+        step = Step(self, graph, keep)
         row: dict = {"epoch": epoch}
         if not state.rating.done:
             row.update(rating_epoch(self, step, s_user, s_movie, s_rating, gen, epoch))

@@ -38,9 +38,37 @@ def batches(
     if n <= size:
         yield None
         return
-    perm = torch.randperm(n, generator=gen, device=gen.device)
-    for step in range(min(max_steps, -(-n // size))):
+    steps = min(max_steps, -(-n // size))
+    drawn = min(n, steps * size)
+    # A few batches out of many edges (25m: 64 x 8,192 of 20M) need only that many distinct
+    # draws, not a permutation of all n (0.7 s an epoch on 2 cores at 20M; this 0.1 s).
+    perm = (
+        distinct_sample(n, drawn, gen)
+        if drawn * SAMPLE_BELOW_SHARE <= n
+        else torch.randperm(n, generator=gen, device=gen.device)
+    )
+    for step in range(steps):
         yield perm[step * size : (step + 1) * size]
+
+
+# `batches` draws its items without a whole permutation when they are at most this share of n.
+SAMPLE_BELOW_SHARE = 16
+
+
+def distinct_sample(n: int, k: int, gen: torch.Generator) -> torch.Tensor:
+    """k distinct indices below n, uniformly at random and in random order, as the first k of
+    a random permutation of n are, at the cost of about k draws: draw with replacement a few
+    more than k, keep the distinct ones (a uniformly random subset of their number), then a
+    random k of those in random order. k at most n / 16 expects k / 32 repeats, so the margin
+    drawn (k / 16) almost always suffices; when it does not, it draws again."""
+    if not 0 <= k <= n:
+        raise ValueError(f"cannot draw {k} distinct indices below {n}")
+    while True:
+        draws = torch.randint(n, (k + k // 16 + 64,), generator=gen, device=gen.device)
+        distinct = torch.unique(draws)
+        if distinct.numel() >= k:
+            order = torch.randperm(distinct.numel(), generator=gen, device=gen.device)
+            return distinct[order[:k]]
 
 
 class StepInputs(Protocol):
