@@ -59,8 +59,8 @@ def distinct_sample(n: int, k: int, gen: torch.Generator) -> torch.Tensor:
     """k distinct indices below n, uniformly at random and in random order, as the first k of
     a random permutation of n are, at the cost of about k draws: draw with replacement a few
     more than k, keep the distinct ones (a uniformly random subset of their number), then a
-    random k of those in random order. k at most n / 16 expects k / 32 repeats, so the margin
-    drawn (k / 16) almost always suffices; when it does not, it draws again."""
+    random k of those in random order. k at most n / 16 expects about k / 30 repeats, so the
+    margin drawn (k / 16) almost always suffices; when it does not, it draws again."""
     if not 0 <= k <= n:
         raise ValueError(f"cannot draw {k} distinct indices below {n}")
     while True:
