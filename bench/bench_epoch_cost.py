@@ -36,8 +36,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=3, help="timed epochs, after one untimed")
     args = ap.parse_args()
     graph = RatingGraph.load(args.graph) if args.graph else make_graph(args.preset)
-    config = run_config.PACKAGE_CONFIGS / f"synthetic-{args.preset}.json"
-    shipped = run_config.read(config) if config.exists() else run_config.RunConfig()
+    shipped = run_config.read_shipped(f"synthetic-{args.preset}")
     cfg = TrainConfig(**shipped.train)
     model_cfg = default_model_config(graph, **{**shipped.model, "rank_head": False})
     with keep_freed_memory(), TemporaryDirectory() as work:

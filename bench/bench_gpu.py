@@ -29,16 +29,6 @@ from reelgraph.train.fit import train  # noqa: E402
 from reelgraph.tune import run_config  # noqa: E402
 
 
-def shipped_settings(preset: str) -> tuple[dict, dict]:
-    """(model, train) settings of reelgraph/configs/synthetic-<preset>.json; ({}, {}) when the
-    preset has none."""
-    path = run_config.PACKAGE_CONFIGS / f"synthetic-{preset}.json"
-    if not path.exists():
-        return {}, {}
-    shipped = run_config.read(path)
-    return dict(shipped.model), dict(shipped.train)
-
-
 def _synced(device: torch.device) -> float:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -58,7 +48,8 @@ def main() -> None:
     t = time.perf_counter()
     g = make_graph(args.preset)
     build_s = time.perf_counter() - t
-    model_set, train_set = shipped_settings(args.preset)
+    shipped = run_config.read_shipped(f"synthetic-{args.preset}")
+    model_set, train_set = dict(shipped.model), dict(shipped.train)
     train_set["device"] = str(device)
     if args.max_minutes is not None:
         train_set["max_minutes"] = args.max_minutes

@@ -19,7 +19,7 @@ def test_model_stack_imports_without_prefect_duckdb_or_polars() -> None:
         import reelgraph.graph.ratings, reelgraph.model.recommender, reelgraph.train.fit, reelgraph.model.scoring
         import reelgraph.evaluate.protocol, reelgraph.evaluate.baselines, reelgraph.evaluate.metrics, reelgraph.synthetic.graph
         from reelgraph.tune import run_config  # bench/bench_gpu.py reads the shipped settings
-        run_config.read(run_config.PACKAGE_CONFIGS / 'synthetic-25m.json')
+        assert run_config.read_shipped('synthetic-25m').train  # bench/bench_gpu.py's settings
         print('ok')
     """)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

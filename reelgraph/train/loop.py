@@ -248,7 +248,7 @@ class Trainer:
             # Every edge passes messages and supervises: the epoch's graph is the full one,
             # whose first-layer aggregates of the features are kept from epoch to epoch (at
             # 25m 0.6 s an epoch; 0.85 s with the other branch's three gathers).
-            keep, sup = None, torch.ones(n, dtype=torch.bool, device=self.device)
+            keep = sup = None
             s_user, s_movie, s_rating = self.t_user, self.t_movie, self.t_rating
             graph = self.full_graph
         else:
@@ -263,20 +263,22 @@ class Trainer:
             row.update(rating_epoch(self, step, s_user, s_movie, s_rating, gen, epoch))
         if not state.ranking.done:
             if cfg.rank_loss == "multinomial":
-                row.update(user_list_epoch(self, step, self._user_lists(keep, sup), gen, epoch))
+                row.update(user_list_epoch(self, step, self._user_lists(sup), gen, epoch))
             else:
                 pos = s_rating >= cfg.rank_threshold
                 row.update(pair_epoch(self, step, s_user[pos], s_movie[pos], gen, epoch))
         return row
 
-    def _user_lists(self, keep: torch.Tensor | None, sup: torch.Tensor) -> UserLists:
-        """Each user's positive supervision movies this epoch; the same every epoch (kept) when
-        every edge supervises."""
-        if keep is None and self._all_user_lists is not None:
+    def _user_lists(self, sup: torch.Tensor | None) -> UserLists:
+        """Each user's positive supervision movies this epoch (sup None: every edge supervises;
+        then they are the same every epoch, kept)."""
+        if sup is None and self._all_user_lists is not None:
             return self._all_user_lists
-        pos = sup & (self.t_rating >= self.cfg.rank_threshold)
+        pos = self.t_rating >= self.cfg.rank_threshold
+        if sup is not None:
+            pos &= sup
         lists = UserLists.of(self.t_user[pos], self.t_movie[pos], self.graph.n_users)
-        if keep is None:
+        if sup is None:
             self._all_user_lists = lists
         return lists
 

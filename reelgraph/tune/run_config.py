@@ -163,10 +163,22 @@ def _check_values(config: RunConfig) -> None:
 
 def default_path(dataset: str, outputs: str | Path) -> Path | None:
     """The dataset's default config: its last tuning, else the one shipped with the package."""
-    for path in (tuned_path(dataset, outputs), PACKAGE_CONFIGS / f"{dataset}.json"):
+    for path in (tuned_path(dataset, outputs), shipped_path(dataset)):
         if path.is_file():
             return path
     return None
+
+
+def shipped_path(dataset: str) -> Path:
+    """Where the package's config of the dataset is (it may have none)."""
+    return PACKAGE_CONFIGS / f"{dataset}.json"
+
+
+def read_shipped(dataset: str) -> RunConfig:
+    """The package's config of the dataset, unchecked (`read`), or none (RunConfig()): what
+    the benchmarks train a synthetic preset with, on machines without pydantic too."""
+    path = shipped_path(dataset)
+    return read(path) if path.is_file() else RunConfig()
 
 
 def tuned_path(dataset: str, outputs: str | Path) -> Path:
