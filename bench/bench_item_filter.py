@@ -18,6 +18,7 @@ import time
 import torch
 from helpers import ROOT, stamp
 
+from reelgraph.graph.cooccurrence import interaction_gram
 from reelgraph.model import item_filter as F
 
 
@@ -35,7 +36,7 @@ def main() -> None:
     seconds = {}
     t = time.perf_counter()
     items = F.select_items(movies, args.movies, 6000)
-    gram = F.interaction_gram(users, movies, args.users, items, args.movies)
+    gram = interaction_gram(users, movies, args.users, items, args.movies)
     seconds["X'X"] = time.perf_counter() - t
     t = time.perf_counter()
     b = F.ease_weights(gram, 250.0)

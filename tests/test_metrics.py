@@ -13,6 +13,7 @@ from reelgraph.evaluate.protocol import (
     hits_matrix,
     ndcg_ref_sums,
     ranking_at_k,
+    tie_averaged_ndcg,
 )
 from reelgraph.graph.ratings import RatingGraph, UserItems
 
@@ -134,6 +135,23 @@ def test_ties_in_the_reference_ndcg_follow_sklearn() -> None:
     t = rng.choice(np.arange(1, 11) / 2, size=u.size)
     total, n = ndcg_ref_sums(u, t, rng.random(u.size))
     assert total / n > 0.8
+
+
+def test_the_matrix_ndcg_is_sklearns_row_by_row_ties_and_all() -> None:
+    from sklearn.metrics import ndcg_score
+
+    rng = np.random.default_rng(1)
+    for trial in range(60):
+        rows, width = rng.integers(1, 20), rng.integers(2, 12)
+        gains = rng.choice(np.arange(1, 11) / 2, size=(rows, width))
+        # Clamped predictions tie often; a constant one (the global mean) ties everywhere.
+        scores = rng.choice(np.arange(1, 11) / 2, size=(rows, width)).astype(np.float32)
+        if trial % 3 == 0:
+            scores = rng.random((rows, width))
+        if trial % 5 == 0:
+            scores[:] = 3.5
+        expected = [ndcg_score(gains[i : i + 1], scores[i : i + 1]) for i in range(rows)]
+        assert tie_averaged_ndcg(gains, scores) == pytest.approx(expected, abs=1e-12)
 
 
 def test_at_k_metrics_agree_with_torch_geometric() -> None:

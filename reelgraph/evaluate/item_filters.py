@@ -26,8 +26,9 @@ import numpy as np
 import torch
 
 from reelgraph.evaluate.rating_baselines import RankingOnly
+from reelgraph.graph.cooccurrence import interaction_gram
 from reelgraph.graph.ratings import RatingGraph
-from reelgraph.model.item_filter import ease_weights, interaction_gram, select_items
+from reelgraph.model.item_filter import ease_weights, select_items
 
 
 @dataclasses.dataclass

@@ -15,7 +15,7 @@ Protocol (stated so figures can be compared):
   [0, 1]) and ndcg_ref, the mean over users of sklearn's ndcg_score of their own held-out
   movies ranked by predicted rating (a random order scores above 0.9 there).
 
-Imports only torch / numpy (and scikit-learn for ndcg_ref).
+Imports only torch / numpy.
 """
 
 from __future__ import annotations
@@ -152,9 +152,7 @@ def ndcg_ref_sums(users: np.ndarray, truth: np.ndarray, pred: np.ndarray) -> tup
     """The reference report's NDCG, as (sum over users, users): sklearn's ndcg_score per user
     over their own held-out movies (true ratings as gains, ranked by predicted rating), for
     users with >= 2 of them; the figure is the mean. Users with equally many held-out movies are
-    scored in one call (sklearn needs equal rows)."""
-    from sklearn.metrics import ndcg_score
-
+    scored as one matrix (tie_averaged_ndcg)."""
     order = np.argsort(users, kind="stable")
     u, t, p = users[order], truth[order], pred[order]
     starts = np.flatnonzero(np.r_[True, u[1:] != u[:-1]])
@@ -165,9 +163,32 @@ def ndcg_ref_sums(users: np.ndarray, truth: np.ndarray, pred: np.ndarray) -> tup
             continue
         s = starts[lengths == length]
         idx = s[:, None] + np.arange(length)[None, :]
-        total += ndcg_score(t[idx], p[idx]) * len(s)
+        total += float(tie_averaged_ndcg(t[idx], p[idx]).sum())
         n += len(s)
     return total, n
+
+
+def tie_averaged_ndcg(gains: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Each row's NDCG of `gains` (>= 0) ranked by `scores`, as sklearn's ndcg_score computes
+    it (ignore_ties=False): movies with equal scores share their positions' discounts equally,
+    i.e. the mean DCG over the orders of the tie. sklearn does this row by row in Python (at 25m
+    about 5 s per model); here every row of the matrix at once."""
+    n_rows, width = gains.shape
+    discount = 1.0 / np.log2(np.arange(width) + 2.0)
+    order = np.argsort(-scores, axis=1, kind="stable")
+    ranked_scores = np.take_along_axis(scores, order, axis=1)
+    ranked_gains = np.take_along_axis(gains, order, axis=1).astype(np.float64)
+    # A tie group starts each row and wherever the score changes; group ids run over all rows.
+    starts = np.ones((n_rows, width), dtype=bool)
+    starts[:, 1:] = ranked_scores[:, 1:] != ranked_scores[:, :-1]
+    group = np.cumsum(starts.ravel()) - 1
+    size = np.bincount(group)
+    gain = np.bincount(group, weights=ranked_gains.ravel())
+    discounts = np.bincount(group, weights=np.broadcast_to(discount, (n_rows, width)).ravel())
+    row_of_group = np.repeat(np.arange(n_rows), starts.sum(1))
+    dcg = np.bincount(row_of_group, weights=gain / size * discounts, minlength=n_rows)
+    ideal = -np.sort(-gains.astype(np.float64), axis=1) @ discount
+    return np.divide(dcg, ideal, out=np.zeros(n_rows), where=ideal > 0)
 
 
 @dataclasses.dataclass

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import torch
 
+from reelgraph.graph.keys import sorted_keys
+
 SVD_SEED = 0  # the randomized SVD's start: a run's basis is a function of its data
 POWER_ITERATIONS = 4  # subspace iterations: enough for a starting point
 OVERSAMPLE = 16  # extra columns of the random start, as randomized SVDs need to find the top
@@ -27,7 +29,7 @@ def spectral_basis(
     singular triplets of R~ over the (user, movie) pairs given (a pair listed twice counts once).
     Columns past the matrix's rank are zero; users and movies without pairs get zero rows."""
     users, movies = users.cpu().long(), movies.cpu().long()
-    key = torch.unique(users * n_movies + movies)  # sorted: R~'s CSR order
+    key = sorted_keys(users * n_movies + movies, unique=True)  # R~'s CSR order
     u, m = key // n_movies, key % n_movies
     deg_u = torch.bincount(u, minlength=n_users).float().clamp(min=1.0)
     deg_m = torch.bincount(m, minlength=n_movies).float().clamp(min=1.0)

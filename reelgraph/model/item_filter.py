@@ -25,6 +25,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from reelgraph.graph.cooccurrence import binary_csr, interaction_gram
+
 # w is chosen from these (0: the channel off), by validation NDCG@K of the fused score. The
 # GraphSAGE part is a cosine over the temperature (magnitudes of a few units) and the filter's
 # scores are EASE's (fractions of one), so the grid spans the scales where they meet.
@@ -43,34 +45,6 @@ def select_items(
     eligible = torch.nonzero(counts >= min_ratings).flatten()
     order = torch.sort(-counts[eligible], stable=True).indices[:max_items]
     return torch.sort(eligible[order]).values
-
-
-def interaction_gram(
-    users: torch.Tensor, movies: torch.Tensor, n_users: int, items: torch.Tensor, n_movies: int
-) -> torch.Tensor:
-    """X'X (float64, items x items) of the binary user x item matrix X of the rated pairs: one
-    sparse CSR product (at 25M ratings about 11 s on 2 cores; X' against dense blocks of X took 7x
-    that), exact (counts stay far below float32's 2^24)."""
-    column = torch.full((n_movies,), -1, dtype=torch.long)
-    column[items] = torch.arange(items.numel())
-    col = column[movies]
-    inside = col >= 0
-    u, c = users[inside], col[inside]
-    n_items = items.numel()
-    gram = _binary_csr(c, u, n_items, n_users) @ _binary_csr(u, c, n_users, n_items)
-    return gram.to_dense().double()
-
-
-def _binary_csr(rows: torch.Tensor, cols: torch.Tensor, n_rows: int, n_cols: int) -> torch.Tensor:
-    """The (n_rows, n_cols) sparse CSR matrix with a 1 at each (row, col) pair (a pair listed
-    twice is still one)."""
-    key = torch.unique(rows * n_cols + cols)
-    r, c = key // n_cols, key % n_cols
-    crow = torch.zeros(n_rows + 1, dtype=torch.long)
-    crow[1:] = torch.cumsum(torch.bincount(r, minlength=n_rows), 0)
-    return torch.sparse_csr_tensor(
-        crow, c, torch.ones(key.numel()), (n_rows, n_cols), check_invariants=False
-    )
 
 
 def add_filter_scores(
@@ -132,7 +106,7 @@ class ItemFilter(nn.Module):
     def user_vectors(self, users: torch.Tensor, movies: torch.Tensor, n_users: int) -> torch.Tensor:
         """(n_users, dim) f_u: the sum of the user-side rows of the movies each user rated (one
         sparse product: no (pairs x dim) gather, which at 25M ratings would be 20 GB)."""
-        rated = _binary_csr(
+        rated = binary_csr(
             users.cpu().long(), movies.cpu().long(), n_users, self.user_side.shape[0]
         )
         return rated.to(self.user_side.device) @ self.user_side

@@ -116,7 +116,9 @@ class Trainer:
             cfg.rank_negatives,
             cfg.rank_in_batch,
         )
-        self.rated_movies = torch.unique(self.t_movie)
+        # Sorted, as torch.unique would give them, without sorting 20M movie indices.
+        counts = torch.bincount(self.t_movie, minlength=graph.n_movies)
+        self.rated_movies = torch.nonzero(counts).flatten()
         self._all_user_lists: UserLists | None = None
         self.neighbours = NeighbourIndex.build(adj) if t_user.numel() > cfg.sample_above else None
         validate = fixed_epochs is None
