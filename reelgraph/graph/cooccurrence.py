@@ -12,9 +12,10 @@ from reelgraph.graph.keys import sorted_keys
 
 # A user who rated more than items / DENSE_SHARE of the modelled movies is summed into X'X by a
 # dense product, whose cost is items^2 whatever the user's count; the others by the sparse
-# product, whose cost grows as the count squared. At 25M ratings and 4,000 movies the heaviest
-# 20,000 users hold 81% of the sparse product's work, and a dense product does theirs ~3x faster
-# (2 cores: 3.5 s against ~7.7 s). The split changes only the time: the counts are exact either way.
+# product, whose cost grows as the count squared. At 25M ratings and the item filter's 4,000
+# movies the ~9,000 users above 250 of them hold 68% of the sparse product's work: X'X took
+# 7.3-8.7 s against 10.0-11.6 s on 2 cores. At EASE's 6,000 it is no faster (there the sparse
+# product's near-dense output costs most). Only the time changes: the counts are exact either way.
 DENSE_SHARE = 16
 DENSE_BLOCK = 4096  # heavy users per dense product (4,096 x 6,000 float32: 98 MB)
 
