@@ -8,7 +8,7 @@ import torch
 
 from reelgraph.graph import cooccurrence
 from reelgraph.graph.cooccurrence import interaction_gram
-from reelgraph.graph.keys import sorted_keys
+from reelgraph.graph.keys import sorted_keys, unique_pairs
 
 
 def test_gram_of_a_hand_computed_case() -> None:
@@ -53,3 +53,8 @@ def test_sorted_keys_skip_the_sort_only_when_the_order_holds() -> None:
     assert torch.equal(sorted_keys(torch.tensor([3, 1, 2, 1])), torch.tensor([1, 1, 2, 3]))
     assert torch.equal(sorted_keys(torch.tensor([3, 1, 1]), unique=True), torch.tensor([1, 3]))
     assert sorted_keys(torch.tensor([], dtype=torch.long)).numel() == 0
+
+
+def test_unique_pairs_are_the_distinct_pairs_by_row_then_column() -> None:
+    rows, cols = unique_pairs(torch.tensor([2, 0, 2, 0, 1]), torch.tensor([1, 3, 1, 0, 3]), 4)
+    assert rows.tolist() == [0, 0, 1, 2] and cols.tolist() == [0, 3, 3, 1]

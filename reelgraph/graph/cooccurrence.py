@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from reelgraph.graph.keys import sorted_keys
+from reelgraph.graph.keys import unique_pairs
 
 # A user who rated more than items / DENSE_SHARE of the modelled movies is summed into X'X by a
 # dense product, whose cost is items^2 whatever the user's count; the others by the sparse
@@ -23,12 +23,11 @@ DENSE_BLOCK = 4096  # heavy users per dense product (4,096 x 6,000 float32: 98 M
 def binary_csr(rows: torch.Tensor, cols: torch.Tensor, n_rows: int, n_cols: int) -> torch.Tensor:
     """The (n_rows, n_cols) float32 sparse CSR matrix with a 1 at each (row, col) pair (a pair
     listed twice is still one)."""
-    key = sorted_keys(rows * n_cols + cols, unique=True)
-    r, c = key // n_cols, key % n_cols
+    r, c = unique_pairs(rows, cols, n_cols)
     crow = torch.zeros(n_rows + 1, dtype=torch.long)
     crow[1:] = torch.cumsum(torch.bincount(r, minlength=n_rows), 0)
     return torch.sparse_csr_tensor(
-        crow, c, torch.ones(key.numel()), (n_rows, n_cols), check_invariants=False
+        crow, c, torch.ones(c.numel()), (n_rows, n_cols), check_invariants=False
     )
 
 
@@ -44,8 +43,7 @@ def interaction_gram(
     col = column[movies]
     inside = col >= 0
     n_items = items.numel()
-    key = sorted_keys(users[inside] * n_items + col[inside], unique=True)
-    u, c = key // n_items, key % n_items
+    u, c = unique_pairs(users[inside], col[inside], n_items)
     heavy = torch.bincount(u, minlength=n_users) > n_items // DENSE_SHARE
     of_heavy = heavy[u]
     gram = torch.zeros((n_items, n_items), dtype=torch.float64)

@@ -19,3 +19,12 @@ def sorted_keys(key: torch.Tensor, unique: bool = False) -> torch.Tensor:
     if bool(ordered.all()):
         return key
     return torch.unique(key) if unique else torch.sort(key).values
+
+
+def unique_pairs(
+    rows: torch.Tensor, cols: torch.Tensor, n_cols: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The distinct (row, col) pairs, ordered by row then col: the CSR order of the binary
+    matrix they mark (one int64 key per pair, sorted only when it is not already)."""
+    key = sorted_keys(rows * n_cols + cols, unique=True)
+    return key // n_cols, key % n_cols

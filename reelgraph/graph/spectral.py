@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from reelgraph.graph.keys import sorted_keys
+from reelgraph.graph.keys import unique_pairs
 
 SVD_SEED = 0  # the randomized SVD's start: a run's basis is a function of its data
 POWER_ITERATIONS = 4  # subspace iterations: enough for a starting point
@@ -29,15 +29,14 @@ def spectral_basis(
     singular triplets of R~ over the (user, movie) pairs given (a pair listed twice counts once).
     Columns past the matrix's rank are zero; users and movies without pairs get zero rows."""
     users, movies = users.cpu().long(), movies.cpu().long()
-    key = sorted_keys(users * n_movies + movies, unique=True)  # R~'s CSR order
-    u, m = key // n_movies, key % n_movies
+    u, m = unique_pairs(users, movies, n_movies)  # R~'s CSR order
     deg_u = torch.bincount(u, minlength=n_users).float().clamp(min=1.0)
     deg_m = torch.bincount(m, minlength=n_movies).float().clamp(min=1.0)
     values = (deg_u[u] * deg_m[m]).rsqrt()
     rank = min(dim, n_users, n_movies)
     user_rows = torch.zeros(n_users, dim)
     movie_rows = torch.zeros(n_movies, dim)
-    if key.numel() == 0 or rank == 0:
+    if u.numel() == 0 or rank == 0:
         return user_rows, movie_rows
     by_movie = torch.argsort(m * n_users + u)
     left, s, right = _randomized_svd(
