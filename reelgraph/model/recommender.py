@@ -16,6 +16,9 @@ its neighbours).
 
 Decoder, two outputs from two encoders:
     rating(u, m) = global_mean + b_u + b_m + <z_u, z_m>   (stars; MSE)
+The rating encoder can be K encoders from their own initial weights (ModelConfig.rating_members,
+reelgraph.model.members), each trained on its own squared error; the rating is their average,
+which is the same formula with z = [z^1, ..., z^K] / sqrt(K) and b the mean of their biases.
     rank(u, m)   = <y_u, y_m> + c_m                        (the list; sampled softmax or BPR)
 A rating model alone ranks poorly over the whole catalogue: it puts rarely-rated movies with a
 few high ratings on top. The ranking encoder learns which movies a user will watch and like,
@@ -50,6 +53,7 @@ from reelgraph.model.config import COMBINES, ModelConfig
 from reelgraph.model.encoder import SAGEEncoder
 from reelgraph.model.item_filter import ItemFilter, add_filter_scores
 from reelgraph.model.layers import pair_dot
+from reelgraph.model.members import EncoderMembers
 
 __all__ = ["COMBINES", "Encoded", "GraphSAGERecommender", "ModelConfig", "message_graph"]
 
@@ -78,19 +82,10 @@ class GraphSAGERecommender(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        d = cfg.embed_dim
-        # Rating embedding z and bias b of users and movies.
-        self.rating = SAGEEncoder(
-            cfg,
-            cfg.hidden,
-            d + 1,
-            d + 1,
-            cfg.id_embeddings,
-            2 if cfg.rating_messages else 1,
-            "mean",
-            "last",
-            cfg.dropout,
-        )
+        # Rating embedding z and bias b of users and movies, from each member.
+        members = [self._rating_member(k) for k in range(cfg.rating_members)]
+        # One member keeps the single encoder's parameter names (older model files load).
+        self.rating = members[0] if len(members) == 1 else EncoderMembers(members)
         # Ranking embedding y of users, y and bias c of movies.
         self.ranking = (
             SAGEEncoder(
@@ -122,6 +117,25 @@ class GraphSAGERecommender(nn.Module):
             if cfg.rank_head and cfg.rank_filter_dim > 0
             else None
         )
+
+    def _rating_member(self, k: int) -> SAGEEncoder:
+        """Rating member k. Members after the first draw their initial weights from their own
+        seeds, so how many there are leaves the ranking encoder's draw (next) as it was."""
+        cfg, d = self.cfg, self.cfg.embed_dim
+        with torch.random.fork_rng(devices=[], enabled=k > 0):
+            if k > 0:
+                torch.manual_seed(torch.initial_seed() + 7_919 * k)
+            return SAGEEncoder(
+                cfg,
+                cfg.hidden,
+                d + 1,
+                d + 1,
+                cfg.id_embeddings,
+                2 if cfg.rating_messages else 1,
+                "mean",
+                "last",
+                cfg.dropout,
+            )
 
     def with_item_filter(self, enc: Encoded, users: torch.Tensor, movies: torch.Tensor) -> Encoded:
         """enc with the item filter's channel appended to its ranking vectors, each user's from
@@ -195,13 +209,39 @@ class GraphSAGERecommender(nn.Module):
     def _rating_outputs(
         self, u: torch.Tensor, m: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        d = self.cfg.embed_dim
-        # Contiguous copies: gathers of millions of rows from a strided view run several times slower.
+        """(z_user, b_user, z_movie, b_movie) of the members' average from the encoder's
+        outputs, (z, b) of each member side by side."""
+        return (*self._averaged(u), *self._averaged(m))
+
+    def _averaged(self, out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        k, d = self.cfg.rating_members, self.cfg.embed_dim
+        blocks = out.view(out.shape[0], k, d + 1)
+        # New contiguous tensors: gathers of millions of rows from a strided view run several
+        # times slower. One member: its own z and b, to the last bit.
+        z = blocks[:, :, :d].reshape(out.shape[0], k * d)
+        return (z / k**0.5 if k > 1 else z.contiguous()), blocks[:, :, d].mean(1)
+
+    def member_predictions(
+        self, u: torch.Tensor, m: torch.Tensor, users: torch.Tensor, movies: torch.Tensor
+    ) -> torch.Tensor:
+        """(members, pairs) unclamped predicted stars of each rating member, from the rating
+        encoder's outputs u, m (rows: users, movies): each member learns from its own error."""
+        k, d = self.cfg.rating_members, self.cfg.embed_dim
+        bu, bm = u.view(-1, k, d + 1), m.view(-1, k, d + 1)
+        # Member j of row i is row i * k + j of the (rows * k, d) views. The sum in predict's
+        # order: one member predicts exactly what predict does.
+        step = torch.arange(k, device=users.device)[:, None]
+        dot = pair_dot(
+            bu[:, :, :d].reshape(-1, d),
+            bm[:, :, :d].reshape(-1, d),
+            (users[None] * k + step).flatten(),
+            (movies[None] * k + step).flatten(),
+        ).view(k, -1)
         return (
-            u[:, :d].contiguous(),
-            u[:, d].contiguous(),
-            m[:, :d].contiguous(),
-            m[:, d].contiguous(),
+            self.cfg.global_mean
+            + bu[:, :, d].index_select(0, users).T
+            + bm[:, :, d].index_select(0, movies).T
+            + dot
         )
 
     def _ranking_outputs(
@@ -241,9 +281,7 @@ class GraphSAGERecommender(nn.Module):
         the trained movie states of each layer (enc from encode(keep_movie_states=True))."""
         if enc.movie_states is None:
             raise ValueError("encode(..., keep_movie_states=True) first")
-        u = self.rating.new_users(x_new, graph, enc.movie_states)
-        d = self.cfg.embed_dim
-        z, b = u[:, :d].contiguous(), u[:, d].contiguous()
+        z, b = self._averaged(self.rating.new_users(x_new, graph, enc.movie_states))
         if self.ranking is None:
             return z, b, z
         assert enc.rank_movie_states is not None

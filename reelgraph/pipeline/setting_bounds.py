@@ -28,6 +28,7 @@ COUNTS = {
     "epochs": 100_000,
     "iterations": 10_000,
     "layers": 8,
+    "rating_members": 64,  # each one encoder's training
     "batch_size": 10_000_000,
     "rating_batch_size": 10_000_000,
     "rank_batch_size": 10_000_000,

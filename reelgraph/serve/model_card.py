@@ -39,7 +39,7 @@ Two 2-layer GraphSAGE encoders (PyG `SAGEConv` update rule over torch-native CSR
 the bipartite user-movie graph, messages in both directions.
 - Rating output: predicted rating = global mean + user bias + movie bias + <z_u, z_m> (stars),
   hidden {mc["hidden"]}, {mc["embed_dim"]}-d, relations `rates` (mean of neighbours) and `rates_dev`
-  (weighted by rating minus the global mean), id embeddings: {mc["id_embeddings"]}, dropout {mc["dropout"]}.
+  (weighted by rating minus the global mean), id embeddings: {mc["id_embeddings"]}, dropout {mc["dropout"]}{_members_text(mc)}.
 - Ranking output (the lists): {_score_text(train)}, {rank_path}.
 Inductive: a new user's ratings give their vectors without retraining.
 
@@ -75,6 +75,16 @@ raw movie features {agreement["raw_features"]:.3f}, random vectors {agreement["r
 ## Figures
 {figs}
 """
+
+
+def _members_text(mc: dict) -> str:
+    k = mc.get("rating_members", 1)
+    if k == 1:
+        return ""
+    return (
+        f"; the average of {k} such encoders, each from its own initial weights and trained on "
+        f"its own error ({k * mc['embed_dim']}-d z: theirs side by side over sqrt({k}))"
+    )
 
 
 def _score_text(train: dict) -> str:

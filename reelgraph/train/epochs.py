@@ -52,7 +52,8 @@ def rating_epoch(
     gen: torch.Generator,
     epoch: int,
 ) -> dict:
-    """MSE in stars over batches of `rating_batch_size` supervision edges."""
+    """MSE in stars over batches of `rating_batch_size` supervision edges, each rating
+    member's own (ModelConfig.rating_members; train_rmse: of their average)."""
     total, sq_err, seen = 0.0, 0.0, 0
     for idx in batches(users.numel(), t.cfg.rating_batch_size, t.cfg.rating_max_steps, gen):
         u, m, r = (
@@ -66,7 +67,7 @@ def rating_epoch(
             loss = torch.mean((pred - r) ** 2)
         t.optimiser_step(t.opt_rating, loss, epoch, "rating")
         total += float(loss.detach()) * r.numel()
-        sq_err += float(((pred.detach() - r) ** 2).sum())
+        sq_err += float(((pred.detach().mean(0) - r) ** 2).sum())
         seen += r.numel()
     n = max(seen, 1)
     return {"train_loss": total / n, "train_rmse": math.sqrt(sq_err / n)}

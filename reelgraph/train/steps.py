@@ -111,14 +111,15 @@ class Step:
     def predict_ratings(
         self, users: torch.Tensor, movies: torch.Tensor, gen: torch.Generator
     ) -> torch.Tensor:
+        """(rating members, pairs): each member's unclamped predicted stars."""
         t, model = self.trainer, self.trainer.model
         if t.neighbours is None:
-            z_u, b_u, z_m, b_m, _ = model.encode_rating(t.x_user, t.x_movie, self.graph)
-            return model.predict(RatingView(z_u, b_u, z_m, b_m), users, movies)  # type: ignore[arg-type]
+            u_out, m_out, _ = model.rating(t.x_user, t.x_movie, self.graph)
+            return model.member_predictions(u_out, m_out, users, movies)
         block = self._block(users, movies, model.rating.has_ids, gen)
-        z_u, b_u, z_m, b_m = model.encode_rating_block(t.x_user, t.x_movie, self.graph, block)
+        u_out, m_out = model.rating.forward_block(t.x_user, t.x_movie, self.graph, block)
         u, m = local(block.users, users), local(block.movies, movies)
-        return model.predict(RatingView(z_u, b_u, z_m, b_m), u, m)  # type: ignore[arg-type]
+        return model.member_predictions(u_out, m_out, u, m)
 
     def ranking_loss(self, batch: RankingBatch, gen: torch.Generator) -> torch.Tensor:
         t, model = self.trainer, self.trainer.model
