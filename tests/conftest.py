@@ -177,17 +177,17 @@ def outcome(history: list[dict]) -> list[dict]:
     return [{k: v for k, v in row.items() if k != "seconds"} for row in history]
 
 
-def assert_resume_repeats(graph, folder: Path, cfg, crash_after: int):  # noqa: ANN001, ANN201
+def assert_resume_repeats(graph, folder: Path, cfg, crash_after: int, model_cfg=None):  # noqa: ANN001, ANN201
     """Train whole; train again, killed after epoch crash_after, and resume: the resumed run
     repeats the whole one exactly. Returns the whole run's result."""
     import pytest
 
     from reelgraph.train.fit import train
 
-    whole = train(graph, folder / "whole", cfg)
+    whole = train(graph, folder / "whole", cfg, model_cfg)
     with pytest.raises(KeyboardInterrupt):
-        train(graph, folder / "crash", cfg, stop_after_epoch=crash_after)
-    resumed = train(graph, folder / "crash", cfg)
+        train(graph, folder / "crash", cfg, model_cfg, stop_after_epoch=crash_after)
+    resumed = train(graph, folder / "crash", cfg, model_cfg)
     assert resumed.resumed_from_epoch == crash_after
     assert outcome(resumed.history) == outcome(whole.history)
     assert resumed.metrics == whole.metrics

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from conftest import outcome
+from conftest import assert_resume_repeats, outcome
 
 from reelgraph.graph.ratings import RatingGraph
 from reelgraph.graph.sparse import BipartiteAdjacency
@@ -111,6 +111,13 @@ def test_members_train_repeatably_and_score_users_never_seen(
     fan = scorer.score_new_user(liked, np.full(10, 5.0)).ratings
     hater = scorer.score_new_user(liked, np.full(10, 0.5)).ratings
     assert np.isfinite(fan).all() and fan.mean() > hater.mean()
+
+
+def test_a_killed_run_with_members_resumes_to_the_same_result(
+    tiny_graph: RatingGraph, tmp_path: Path
+) -> None:
+    cfg = default_model_config(tiny_graph, rating_members=2)
+    assert_resume_repeats(tiny_graph, tmp_path, dataclasses.replace(FAST, epochs=8), 4, cfg)
 
 
 def test_a_model_file_from_before_members_loads_as_one(
