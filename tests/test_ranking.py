@@ -19,6 +19,7 @@ from reelgraph.model.saved import default_model_config
 from reelgraph.train.config import TrainConfig
 from reelgraph.train.loop import Trainer
 from reelgraph.train.losses import NegativeSampler, RankingBatch, RankingObjective
+from reelgraph.train.steps import local
 
 
 def _vectors(n_users: int, n_movies: int, d: int = 4, seed: int = 0):  # noqa: ANN202
@@ -109,6 +110,7 @@ def test_hard_negative_bpr_never_takes_the_positive() -> None:
         {},
         {"rank_aggr": "sym", "rank_rating_messages": True},
         {"rank_combine": "last", "rank_temperature": 0.0, "rank_id_embeddings": False},
+        {"rating_members": 2},
     ],
 )
 def test_a_block_with_every_neighbour_computes_what_the_full_graph_does(
@@ -136,6 +138,13 @@ def test_a_block_with_every_neighbour_computes_what_the_full_graph_does(
     full = model.encode_rating(g.x_user, g.x_movie, graph)
     assert torch.allclose(z[0], full[0][users], atol=1e-5)
     assert torch.allclose(z[3], full[3][movies], atol=1e-5)
+    # Each rating member's stars of pairs among the seeds, from the block and from the graph.
+    pu, pm = users.repeat_interleave(movies.numel()), movies.repeat(users.numel())
+    lu, lm = local(block.users, pu), local(block.movies, pm)
+    from_block = model.member_predictions(g.x_user, g.x_movie, graph, lu, lm, block)
+    from_graph = model.member_predictions(g.x_user, g.x_movie, graph, pu, pm)
+    assert from_block.shape[0] == model.cfg.rating_members
+    assert torch.allclose(from_block, from_graph, atol=1e-5)
     # Few neighbours: an estimate, not the exact aggregate.
     small = Block.build(trainer.neighbours, users, movies, (2, 2), keep, gen, True, dev)
     y_small = model.encode_ranking_block(g.x_user, g.x_movie, graph, small)[0]

@@ -36,9 +36,9 @@ def test_the_rating_is_the_mean_of_each_members_own_prediction(tiny_graph: Ratin
     g = tiny_graph
     model, graph = _model_and_graph(g, 3)
     users, movies, _ = g.part("val")
-    u_out, m_out, _ = model.rating(g.x_user, g.x_movie, graph)
-    each = model.member_predictions(u_out, m_out, users, movies)
+    each = model.member_predictions(g.x_user, g.x_movie, graph, users, movies)
     assert each.shape == (3, users.numel())
+    u_out, m_out, _ = model.rating(g.x_user, g.x_movie, graph)
     # Each member alone: its own block of columns, read as a one-member model would.
     by_hand = []
     for k in range(3):
@@ -64,8 +64,7 @@ def test_each_member_learns_from_its_own_error_alone(tiny_graph: RatingGraph) ->
     g = tiny_graph
     model, graph = _model_and_graph(g, 3)
     users, movies, ratings = g.part("train")
-    u_out, m_out, _ = model.rating(g.x_user, g.x_movie, graph)
-    each = model.member_predictions(u_out, m_out, users, movies)
+    each = model.member_predictions(g.x_user, g.x_movie, graph, users, movies)
     ((each[1] - ratings) ** 2).mean().backward()
     members = model.rating.members
     assert members[1].user_proj.weight.grad.abs().sum() > 0
@@ -80,11 +79,10 @@ def test_one_member_is_the_single_encoder_to_the_last_bit(tiny_graph: RatingGrap
     model, graph = _model_and_graph(g, 1)
     assert "rating.user_proj.weight" in model.state_dict()  # older model files load
     users, movies, _ = g.part("val")
-    u_out, m_out, _ = model.rating(g.x_user, g.x_movie, graph)
     enc = model.encode(g.x_user, g.x_movie, graph)
     assert enc.z_user.shape == (g.n_users, 8)
     assert torch.equal(
-        model.member_predictions(u_out, m_out, users, movies)[0],
+        model.member_predictions(g.x_user, g.x_movie, graph, users, movies)[0],
         model.predict(enc, users, movies),
     )
 

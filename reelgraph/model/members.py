@@ -24,8 +24,10 @@ class EncoderMembers(nn.Module):
     def __init__(self, members: list[SAGEEncoder]) -> None:
         super().__init__()
         self.members = nn.ModuleList(members)
-        self.has_ids = members[0].has_ids
-        self.hidden = members[0].hidden
+
+    @property
+    def has_ids(self) -> bool:
+        return self.members[0].has_ids
 
     def forward(
         self,
@@ -38,18 +40,17 @@ class EncoderMembers(nn.Module):
         states = None
         if keep_movie_states:  # each layer's input: the members' states side by side
             states = [torch.cat(layer, 1) for layer in zip(*(o[2] for o in outs), strict=True)]
-        return torch.cat([o[0] for o in outs], 1), torch.cat([o[1] for o in outs], 1), states
+        return (*_side_by_side(outs), states)
 
     def forward_block(
         self, x_user: torch.Tensor, x_movie: torch.Tensor, graph: MessageGraph, block: Block
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        outs = [m.forward_block(x_user, x_movie, graph, block) for m in self.members]
-        return torch.cat([o[0] for o in outs], 1), torch.cat([o[1] for o in outs], 1)
+        return _side_by_side([m.forward_block(x_user, x_movie, graph, block) for m in self.members])
 
     def new_users(
         self, x_new: torch.Tensor, graph: MessageGraph, movie_states: list[torch.Tensor]
     ) -> torch.Tensor:
-        h = self.hidden
+        h = self.members[0].hidden
         return torch.cat(
             [
                 m.new_users(x_new, graph, [s[:, k * h : (k + 1) * h] for s in movie_states])
@@ -57,3 +58,8 @@ class EncoderMembers(nn.Module):
             ],
             1,
         )
+
+
+def _side_by_side(outs: list[tuple]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The members' (user outputs, movie outputs), each concatenated along the columns."""
+    return torch.cat([o[0] for o in outs], 1), torch.cat([o[1] for o in outs], 1)

@@ -222,27 +222,34 @@ class GraphSAGERecommender(nn.Module):
         return (z / k**0.5 if k > 1 else z.contiguous()), blocks[:, :, d].mean(1)
 
     def member_predictions(
-        self, u: torch.Tensor, m: torch.Tensor, users: torch.Tensor, movies: torch.Tensor
+        self,
+        x_user: torch.Tensor,
+        x_movie: torch.Tensor,
+        graph: MessageGraph,
+        users: torch.Tensor,
+        movies: torch.Tensor,
+        block: Block | None = None,
     ) -> torch.Tensor:
-        """(members, pairs) unclamped predicted stars of each rating member, from the rating
-        encoder's outputs u, m (rows: users, movies): each member learns from its own error."""
+        """(members, pairs) unclamped predicted stars of each rating member (each learns from
+        its own error): over the whole graph, or over a block's seeds (users, movies: rows in
+        the block's order)."""
+        if block is None:
+            u, m, _ = self.rating(x_user, x_movie, graph)
+        else:
+            u, m = self.rating.forward_block(x_user, x_movie, graph, block)
         k, d = self.cfg.rating_members, self.cfg.embed_dim
         bu, bm = u.view(-1, k, d + 1), m.view(-1, k, d + 1)
-        # Member j of row i is row i * k + j of the (rows * k, d) views. The sum in predict's
-        # order: one member predicts exactly what predict does.
+        # Member j of row i is row i * k + j of the (rows * k, ...) views: predict's formula
+        # over them, so one member predicts exactly what predict does.
         step = torch.arange(k, device=users.device)[:, None]
-        dot = pair_dot(
+        return self._stars(
             bu[:, :, :d].reshape(-1, d),
+            bu[:, :, d].reshape(-1),
             bm[:, :, :d].reshape(-1, d),
+            bm[:, :, d].reshape(-1),
             (users[None] * k + step).flatten(),
             (movies[None] * k + step).flatten(),
         ).view(k, -1)
-        return (
-            self.cfg.global_mean
-            + bu[:, :, d].index_select(0, users).T
-            + bm[:, :, d].index_select(0, movies).T
-            + dot
-        )
 
     def _ranking_outputs(
         self, u: torch.Tensor, m: torch.Tensor
@@ -291,14 +298,26 @@ class GraphSAGERecommender(nn.Module):
     # ------------------------------------------------------------------ decoding
 
     def predict(self, enc: Encoded, users: torch.Tensor, movies: torch.Tensor) -> torch.Tensor:
-        """Unclamped predicted ratings (stars) of (user, movie) pairs: training uses these."""
+        """Unclamped predicted ratings (stars) of (user, movie) pairs."""
+        return self._stars(enc.z_user, enc.b_user, enc.z_movie, enc.b_movie, users, movies)
+
+    def _stars(
+        self,
+        z_user: torch.Tensor,
+        b_user: torch.Tensor,
+        z_movie: torch.Tensor,
+        b_movie: torch.Tensor,
+        users: torch.Tensor,
+        movies: torch.Tensor,
+    ) -> torch.Tensor:
+        """global mean + b_u + b_m + <z_u, z_m> of (user, movie) row pairs."""
         # index_select: its backward is an index_add, where plain indexing's is a sort-based
         # index_put (several times slower on CPU for millions of edges).
-        dot = pair_dot(enc.z_user, enc.z_movie, users, movies)
+        dot = pair_dot(z_user, z_movie, users, movies)
         return (
             self.cfg.global_mean
-            + enc.b_user.index_select(0, users)
-            + enc.b_movie.index_select(0, movies)
+            + b_user.index_select(0, users)
+            + b_movie.index_select(0, movies)
             + dot
         )
 

@@ -114,12 +114,10 @@ class Step:
         """(rating members, pairs): each member's unclamped predicted stars."""
         t, model = self.trainer, self.trainer.model
         if t.neighbours is None:
-            u_out, m_out, _ = model.rating(t.x_user, t.x_movie, self.graph)
-            return model.member_predictions(u_out, m_out, users, movies)
+            return model.member_predictions(t.x_user, t.x_movie, self.graph, users, movies)
         block = self._block(users, movies, model.rating.has_ids, gen)
-        u_out, m_out = model.rating.forward_block(t.x_user, t.x_movie, self.graph, block)
         u, m = local(block.users, users), local(block.movies, movies)
-        return model.member_predictions(u_out, m_out, u, m)
+        return model.member_predictions(t.x_user, t.x_movie, self.graph, u, m, block)
 
     def ranking_loss(self, batch: RankingBatch, gen: torch.Generator) -> torch.Tensor:
         t, model = self.trainer, self.trainer.model
