@@ -38,7 +38,7 @@ def test_the_rating_is_the_mean_of_each_members_own_prediction(tiny_graph: Ratin
     users, movies, _ = g.part("val")
     each = model.member_predictions(g.x_user, g.x_movie, graph, users, movies)
     assert each.shape == (3, users.numel())
-    u_out, m_out, _ = model.rating(g.x_user, g.x_movie, graph)
+    u_out, m_out, _ = model.rating(g.x_user, model.rating_basis.inputs(g.x_movie), graph)
     # Each member alone: its own block of columns, read as a one-member model would.
     by_hand = []
     for k in range(3):

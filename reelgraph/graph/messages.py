@@ -11,6 +11,8 @@ import torch
 
 from reelgraph.graph.sparse import BipartiteAdjacency, EdgeWeights, Relations
 
+KEPT_INPUTS = 2  # sets of input features a graph keeps aggregates of: the two encoders'
+
 
 @dataclasses.dataclass
 class MessageGraph:
@@ -43,9 +45,13 @@ class MessageGraph:
         """`aggregate` of the input features with a column of ones appended, without gradient:
         the features are constants, so a layer that aggregates them instead of their projection
         needs no backward product (see SAGEEncoder._first_layer_aggregates). Every relation of
-        the graph is aggregated once per norm and shared by the encoders that read it."""
-        kept = self._kept.get(norm)
-        if kept is None or kept[0] is not x_user or kept[1] is not x_movie:
+        the graph is aggregated once per norm and inputs, and shared by the encoders that read
+        them."""
+        # Per norm, one entry per set of inputs (the rating encoder's movie inputs carry more
+        # columns than the ranking encoder's: reelgraph.model.rating_basis).
+        entries = self._kept.setdefault(norm, [])
+        kept = next((e for e in entries if e[0] is x_user and e[1] is x_movie), None)
+        if kept is None:
             with torch.no_grad():
                 ones_u = x_user.new_ones(x_user.shape[0], 1)
                 ones_m = x_movie.new_ones(x_movie.shape[0], 1)
@@ -57,7 +63,7 @@ class MessageGraph:
                 )
             kept = (x_user, x_movie, agg)
             if self.reuse_inputs:
-                self._kept[norm] = kept
+                entries[:] = [*entries[-(KEPT_INPUTS - 1) :], kept]
         return kept[2][: 2 * n_relations]
 
 

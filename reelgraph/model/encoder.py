@@ -32,13 +32,16 @@ class SAGEEncoder(nn.Module):
         combine: str,
         dropout: float,
         content_dim: int = 0,
+        movie_extra: int = 0,
     ) -> None:
+        """movie_extra: movie input columns after the features (the rating encoder's basis,
+        ModelConfig.rating_basis_dim)."""
         super().__init__()
         self.hidden, self.relations, self.aggr, self.combine = hidden, relations, aggr, combine
         self.has_ids = id_embeddings
         h = hidden
         self.user_proj = nn.Linear(cfg.user_in, h)
-        self.movie_proj = nn.Linear(cfg.movie_in, h)
+        self.movie_proj = _widened(nn.Linear(cfg.movie_in, h), movie_extra)
         if id_embeddings:
             self.user_emb = nn.Embedding(cfg.n_users, h)
             self.movie_emb = nn.Embedding(cfg.n_movies, h)
@@ -291,3 +294,19 @@ class SAGEEncoder(nn.Module):
             h_u = self.dropout(torch.relu(new_u)) if layer == 0 else new_u
             users.append(h_u)
         return self.user_head(self._combined(users))
+
+
+def _widened(proj: nn.Linear, extra: int) -> nn.Linear:
+    """proj with `extra` more input columns, drawn as its own were (uniform within
+    1 / sqrt(its inputs)) but from their own seed: the weights drawn after it, the ranking
+    encoder's among them, start as they would without the extra inputs."""
+    if not extra:
+        return proj
+    bound = proj.in_features**-0.5
+    with torch.no_grad(), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(torch.initial_seed() + 104_729)
+        wide = nn.Linear(proj.in_features + extra, proj.out_features)
+        more = torch.empty(proj.out_features, extra).uniform_(-bound, bound)
+        wide.weight.copy_(torch.cat([proj.weight, more], 1))
+        wide.bias.copy_(proj.bias)
+    return wide

@@ -3,8 +3,9 @@ encoders, one for predicted ratings and one for the top-K order, each one matrix
 the whole catalogue at scoring time.
 
 Encoders (SAGEEncoder): both node types are projected into one hidden space (plus learned id
-embeddings where enabled), then two GraphSAGE layers pass messages in both directions over
-one or two relations:
+embeddings where enabled; the rating encoder's movies also read fixed rows of the graph's
+spectral basis, reelgraph.model.rating_basis), then two GraphSAGE layers pass messages in both
+directions over one or two relations:
   - `rates`:     the neighbours' states, averaged (GraphSAGE's mean) or degree-normalised
                  (1 / sqrt(d_u d_m), as GCN and LightGCN do);
   - `rates_dev`: the same weighted by (rating - global mean), so a user's state knows what they
@@ -54,6 +55,7 @@ from reelgraph.model.encoder import SAGEEncoder
 from reelgraph.model.item_filter import ItemFilter, add_filter_scores
 from reelgraph.model.layers import pair_dot
 from reelgraph.model.members import EncoderMembers
+from reelgraph.model.rating_basis import RatingBasis
 
 __all__ = ["COMBINES", "Encoded", "GraphSAGERecommender", "ModelConfig", "message_graph"]
 
@@ -86,6 +88,8 @@ class GraphSAGERecommender(nn.Module):
         members = [self._rating_member(k) for k in range(cfg.rating_members)]
         # One member keeps the single encoder's parameter names (older model files load).
         self.rating = members[0] if len(members) == 1 else EncoderMembers(members)
+        # Its fixed movie inputs beside the features (ModelConfig.rating_basis_dim).
+        self.rating_basis = RatingBasis(cfg.n_movies, cfg.rating_basis_dim)
         # Ranking embedding y of users, y and bias c of movies.
         self.ranking = (
             SAGEEncoder(
@@ -135,6 +139,7 @@ class GraphSAGERecommender(nn.Module):
                 "mean",
                 "last",
                 cfg.dropout,
+                movie_extra=cfg.rating_basis_dim,
             )
 
     def with_item_filter(self, enc: Encoded, users: torch.Tensor, movies: torch.Tensor) -> Encoded:
@@ -169,7 +174,7 @@ class GraphSAGERecommender(nn.Module):
         self, x_user: torch.Tensor, x_movie: torch.Tensor, graph: MessageGraph, keep: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, list | None]:
         """(z_user, b_user, z_movie, b_movie, movie states)."""
-        u, m, states = self.rating(x_user, x_movie, graph, keep)
+        u, m, states = self.rating(x_user, self.rating_basis.inputs(x_movie), graph, keep)
         return (*self._rating_outputs(u, m), states)
 
     def encode_ranking(
@@ -192,6 +197,7 @@ class GraphSAGERecommender(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """encode_rating of a mini-batch block's seed users and movies only (rows in the
         block's order): (z_user, b_user, z_movie, b_movie)."""
+        x_movie = self.rating_basis.inputs(x_movie)
         return self._rating_outputs(*self.rating.forward_block(x_user, x_movie, graph, block))
 
     def encode_ranking_block(
@@ -233,6 +239,7 @@ class GraphSAGERecommender(nn.Module):
         """(members, pairs) unclamped predicted stars of each rating member (each learns from
         its own error): over the whole graph, or over a block's seeds (users, movies: rows in
         the block's order)."""
+        x_movie = self.rating_basis.inputs(x_movie)
         if block is None:
             u, m, _ = self.rating(x_user, x_movie, graph)
         else:

@@ -91,7 +91,8 @@ def load_model(
 ) -> tuple[GraphSAGERecommender, dict]:
     """The model and the rest of the file (config, metrics, history): plain tensors, weights_only."""
     d = _read_model_file(path, device)
-    model = GraphSAGERecommender(ModelConfig(**d["config"])).to(device)
+    # Files from before the rating basis have none (ModelConfig.rating_basis_dim).
+    model = GraphSAGERecommender(ModelConfig(**{"rating_basis_dim": 0, **d["config"]})).to(device)
     model.load_state_dict(d["state_dict"])
     model.eval()
     return model, d

@@ -22,7 +22,7 @@ from reelgraph.core.conventions import RATING_MAX, RATING_MIN
 # Widths of vectors (memory grows with their square in places): at least 1, at most this.
 MAX_WIDTH = 4096
 WIDTHS = {"hidden", "embed_dim", "rank_hidden", "rank_dim", "dim", "factors", "k"}
-ZERO_ALLOWED_WIDTHS = {"rank_filter_dim"}  # 0 turns the item filter off
+ZERO_ALLOWED_WIDTHS = {"rank_filter_dim", "rating_basis_dim"}  # 0 turns the part off
 # Counts that must be at least 1, each with the most a run can sensibly ask for.
 COUNTS = {
     "epochs": 100_000,

@@ -39,7 +39,7 @@ Two 2-layer GraphSAGE encoders (PyG `SAGEConv` update rule over torch-native CSR
 the bipartite user-movie graph, messages in both directions.
 - Rating output: predicted rating = global mean + user bias + movie bias + <z_u, z_m> (stars),
   hidden {mc["hidden"]}, {mc["embed_dim"]}-d, relations `rates` (mean of neighbours) and `rates_dev`
-  (weighted by rating minus the global mean), id embeddings: {mc["id_embeddings"]}, dropout {mc["dropout"]}{_members_text(mc)}.
+  (weighted by rating minus the global mean), id embeddings: {mc["id_embeddings"]}, dropout {mc["dropout"]}{_basis_text(mc)}{_members_text(mc)}.
 - Ranking output (the lists): {_score_text(train)}, {rank_path}.
 Inductive: a new user's ratings give their vectors without retraining.
 
@@ -75,6 +75,16 @@ raw movie features {agreement["raw_features"]:.3f}, random vectors {agreement["r
 ## Figures
 {figs}
 """
+
+
+def _basis_text(mc: dict) -> str:
+    dim = mc.get("rating_basis_dim", 0)
+    if dim == 0:
+        return ""
+    return (
+        f"; each movie also reads its {dim} fixed rows of the spectral basis of who rated what "
+        "in train (the top singular vectors of the normalised interactions)"
+    )
 
 
 def _members_text(mc: dict) -> str:

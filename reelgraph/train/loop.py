@@ -140,8 +140,10 @@ class Trainer:
 
     def _first_model(self, warm_start: str | Path | None) -> GraphSAGERecommender:
         """The model before its first epoch: a warm start's weights (the popularity penalty
-        off: training learns the bias unpenalised), else new weights whose ranking encoder
-        starts from the spectral basis of the train positives (ModelConfig.rank_init)."""
+        off: training learns the bias unpenalised; the rating basis the one it was trained
+        with), else new weights whose ranking encoder starts from the spectral basis of the
+        train positives (ModelConfig.rank_init), and the rating encoder's fixed movie inputs
+        from that of every train rating (ModelConfig.rating_basis_dim)."""
         torch.manual_seed(self.cfg.seed)
         model = GraphSAGERecommender(self.model_cfg).to(self.device)
         if warm_start is not None:
@@ -151,6 +153,7 @@ class Trainer:
             users, movies, ratings = self.graph.part("train")
             positive = ratings >= self.cfg.rank_threshold
             model.spectral_start(users[positive], movies[positive])
+            model.rating_basis.start(users, movies, self.graph.n_users)
         return model
 
     # ------------------------------------------------------------------ the loop
