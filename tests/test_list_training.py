@@ -146,6 +146,31 @@ def test_multinomial_training_repeats_exactly_on_cpu(
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
+def test_the_list_trains_the_same_however_long_the_rating_output_trains(
+    tiny_graph: RatingGraph, tmp_path: Path
+) -> None:
+    # Its own batch order, samples and dropout: a rating output that takes fewer steps, or
+    # none, leaves every ranking epoch as it was.
+    model_cfg = default_model_config(tiny_graph, rank_dropout=0.2)
+    runs = [
+        train(tiny_graph, tmp_path / name, settings, model_cfg, resume=False)
+        for name, settings in (
+            ("whole", FAST),
+            ("fewer", dataclasses.replace(FAST, rating_batch_size=16, rating_max_steps=1)),
+            ("none", dataclasses.replace(FAST, train_rating=False)),
+        )
+    ]
+    ranking = [
+        [(r["epoch"], r.get("rank_loss"), r.get("val_ndcg@20")) for r in x.history] for x in runs
+    ]
+    assert ranking[0] == ranking[1] == ranking[2]
+    assert runs[0].metrics != runs[1].metrics  # the rating output did train otherwise
+    weights = [torch.load(x.model_path, weights_only=True)["state_dict"] for x in runs]
+    for name, value in weights[0].items():
+        if name.startswith("ranking."):
+            assert all(torch.equal(value, w[name]) for w in weights[1:]), name
+
+
 def test_popularity_penalty_is_chosen_on_validation_and_served(
     tiny_graph: RatingGraph, tmp_path: Path
 ) -> None:

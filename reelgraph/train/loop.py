@@ -26,7 +26,8 @@ for a model refit on every rating with the settings chosen on validation, from s
 the evaluated model's weights (`warm_start`; reelgraph.train.config.refit_epochs).
 
 Determinism: every random draw of epoch e comes from seeds derived from (seed, e), so a run
-resumed from a checkpoint after epoch e repeats the uninterrupted run exactly on CPU.
+resumed from a checkpoint after epoch e repeats the uninterrupted run exactly on CPU; the
+ranking output draws from its own seeds, so how long the rating output trains leaves it as it is.
 Also: config, steps, finish, selection, checkpoints (this package) and reelgraph.model.saved.
 Imports torch/PyG/numpy only.
 """
@@ -60,6 +61,9 @@ from reelgraph.train.selection import TrainState, decay_learning_rate
 from reelgraph.train.steps import RatingView, Step, rating_metrics_of
 
 log = logging.getLogger(__name__)
+
+# Added to an epoch's seed for the ranking output's streams (far above any epoch count).
+RANKING_STREAMS = 500_009
 
 
 class Trainer:
@@ -242,11 +246,7 @@ class Trainer:
     def _epoch(self, epoch: int, state: TrainState) -> dict:
         cfg, model = self.cfg, self.model
         seed = cfg.seed * 1_000_003 + epoch
-        torch.manual_seed(seed + 7_919 * self.ranks.rank)  # dropout of this epoch
-        # gen: the message mask and the batch order, alike on every rank. draws: what a step
-        # samples (neighbours, negatives), each rank its own stream; one stream in one process.
-        gen = torch.Generator(device=self.device).manual_seed(seed)
-        self.draws = self.ranks.own_stream(gen, seed)
+        gen = self._streams(seed)
         model.train()
         n = self.t_user.numel()
         if cfg.message_fraction >= 1.0:
@@ -267,12 +267,23 @@ class Trainer:
         if not state.rating.done:
             row.update(rating_epoch(self, step, s_user, s_movie, s_rating, gen, epoch))
         if not state.ranking.done:
+            # The list's own streams: how long the rating output trains does not move it.
+            gen = self._streams(seed + RANKING_STREAMS)
             if cfg.rank_loss == "multinomial":
                 row.update(user_list_epoch(self, step, self._user_lists(sup), gen, epoch))
             else:
                 pos = s_rating >= cfg.rank_threshold
                 row.update(pair_epoch(self, step, s_user[pos], s_movie[pos], gen, epoch))
         return row
+
+    def _streams(self, seed: int) -> torch.Generator:
+        """Seeds what the next steps draw, and returns `gen`: the message mask and the batch
+        order, alike on every rank. The global generator: dropout. self.draws: what a step
+        samples (neighbours, negatives), each rank its own stream; one stream in one process."""
+        torch.manual_seed(seed + 7_919 * self.ranks.rank)
+        gen = torch.Generator(device=self.device).manual_seed(seed)
+        self.draws = self.ranks.own_stream(gen, seed)
+        return gen
 
     def _user_lists(self, sup: torch.Tensor | None) -> UserLists:
         """Each user's positive supervision movies this epoch (sup None: every edge supervises;
