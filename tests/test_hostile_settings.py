@@ -25,6 +25,8 @@ from tests.test_hostile import listing, refused, tiny_run
         ({"graphsage": {"train": {"max_minutes": -1}}}, "graphsage.train.max_minutes"),
         ({"graphsage": {"train": {"rank_threshold": 99}}}, "graphsage.train.rank_threshold"),
         ({"graphsage": {"model": {"rank_filter_items": 10**9}}}, "rank_filter_items"),
+        ({"graphsage": {"model": {"rating_basis_dim": -1}}}, "graphsage.model.rating_basis_dim"),
+        ({"graphsage": {"model": {"rating_basis_dim": 10**6}}}, "graphsage.model.rating_basis_dim"),
         ({"baselines": {"ease": {"reg": -1}}}, "baselines.ease.reg"),
         ({"baselines": {"ials": {"factors": 0}}}, "baselines.ials.factors"),
         ({"baselines": {"lightgcn": {"lr": "fast"}}}, "baselines.lightgcn.lr"),

@@ -32,19 +32,19 @@ class ModelConfig:
     # How many rating encoders, each from its own initial weights and trained on its own
     # squared error, average their predicted stars (reelgraph.model.members). Their average is
     # one dot product of their vectors side by side over sqrt(K) plus their mean biases, so
-    # scoring reads it as one model. On ml-latest-small validation three read RMSE 0.8299
-    # where one reads 0.8377 (test 0.8315 against 0.8388), but training and refit took 135 s
-    # instead of 70 s (bench/BENCHMARKS.md); synthetic small gained 0.001. 1 by default, so the
-    # run stays within its time targets; people who read the predicted stars can set 3.
+    # scoring reads it as one model. On ml-latest-small validation, before the rating basis
+    # below, three read RMSE 0.8299 where one read 0.8377 (test 0.8315 against 0.8388), but
+    # training and refit took 135 s instead of 70 s (bench/BENCHMARKS.md); synthetic small
+    # gained 0.001. 1 by default, so the run stays within its time targets.
     rating_members: int = 1
     # Fixed movie inputs of the rating encoder beside the features (reelgraph.model.
     # rating_basis): each movie's row of the top `rating_basis_dim` singular vectors of the
     # normalised train interactions (who rated what, not the stars), set before the first epoch.
     # On ml-latest-small validation the rating output read 0.8286 / 0.8294 / 0.8253 over three
-    # training seeds against 0.8377 / 0.8396 / 0.8370 without (32 dims 0.8339, 128 0.8319, the
-    # positives' basis 0.8327). Synthetic small lost 0.008 (0.6851 against 0.6768): its
-    # generator draws who rates what apart from how they rate, so there the rows are noise;
-    # MovieLens users pick what they expect to like (bench/BENCHMARKS.md). 0: none.
+    # training seeds against 0.8377 / 0.8396 / 0.8370 without (in a first form: 32 dims 0.8339,
+    # 128 0.8319, the positives' basis 0.8327). Synthetic small lost 0.008 (0.6851 against
+    # 0.6768): its generator draws who rates what apart from how they rate, so there the rows
+    # are noise; MovieLens users pick what they expect to like (bench/BENCHMARKS.md). 0: none.
     rating_basis_dim: int = 64
     global_mean: float = 3.5
     rating_min: float = RATING_MIN
