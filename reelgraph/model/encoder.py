@@ -15,6 +15,7 @@ from reelgraph.graph.sampling import Block, sampled_mean
 from reelgraph.graph.sparse import Relations
 from reelgraph.model.config import ModelConfig
 from reelgraph.model.layers import SAGEConvCSR
+from reelgraph.model.tensors import padded_rows, seeded_apart
 
 
 class SAGEEncoder(nn.Module):
@@ -83,13 +84,6 @@ class SAGEEncoder(nn.Module):
             nn.init.eye_(head.weight)
             nn.init.zeros_(head.bias)
 
-    def _id_rows(self, emb: nn.Embedding, n: int) -> torch.Tensor:
-        """The embedding table, with zero rows for nodes added after training (no id)."""
-        w = emb.weight
-        if n > w.shape[0]:
-            w = torch.cat([w, w.new_zeros(n - w.shape[0], w.shape[1])])
-        return w
-
     def forward(
         self,
         x_user: torch.Tensor,
@@ -100,8 +94,8 @@ class SAGEEncoder(nn.Module):
         """(user head outputs, movie head outputs, the movie states each layer read)."""
         h_u, h_m = self.user_proj(x_user), self.movie_proj(x_movie)
         if self.has_ids:
-            h_u = h_u + self._id_rows(self.user_emb, x_user.shape[0])
-            h_m = h_m + self._id_rows(self.movie_emb, x_movie.shape[0])
+            h_u = h_u + padded_rows(self.user_emb.weight, x_user.shape[0])
+            h_m = h_m + padded_rows(self.movie_emb.weight, x_movie.shape[0])
         users, movies = [h_u], [h_m]
         for layer in range(2):
             # Both directions read the previous layer's states (a synchronous update).
@@ -268,8 +262,8 @@ class SAGEEncoder(nn.Module):
         ]
         if self.has_ids:
             ids = graph.aggregate(
-                self._id_rows(self.user_emb, x_user.shape[0]),
-                self._id_rows(self.movie_emb, x_movie.shape[0]),
+                padded_rows(self.user_emb.weight, x_user.shape[0]),
+                padded_rows(self.movie_emb.weight, x_movie.shape[0]),
                 self.aggr,
                 self.relations,
             )
@@ -303,8 +297,7 @@ def _widened(proj: nn.Linear, extra: int) -> nn.Linear:
     if not extra:
         return proj
     bound = proj.in_features**-0.5
-    with torch.no_grad(), torch.random.fork_rng(devices=[]):
-        torch.manual_seed(torch.initial_seed() + 104_729)
+    with torch.no_grad(), seeded_apart(torch.initial_seed() + 104_729):
         wide = nn.Linear(proj.in_features + extra, proj.out_features)
         more = torch.empty(proj.out_features, extra).uniform_(-bound, bound)
         wide.weight.copy_(torch.cat([proj.weight, more], 1))

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from reelgraph.graph.spectral import spectral_basis
+from reelgraph.model.tensors import padded_rows
 
 
 class RatingBasis(nn.Module):
@@ -51,10 +52,7 @@ class RatingBasis(nn.Module):
             or kept[1] is not rows
             or kept[2] != rows._version
         ):
-            n = x_movie.shape[0]
-            own = rows[:n].to(x_movie.dtype)
-            if n > own.shape[0]:  # movies added after training: no rows
-                own = torch.cat([own, own.new_zeros(n - own.shape[0], own.shape[1])])
+            own = padded_rows(rows, x_movie.shape[0]).to(x_movie.dtype)
             kept = (x_movie, rows, rows._version, torch.cat([x_movie, own], 1))
             self._kept = kept
         return kept[3]

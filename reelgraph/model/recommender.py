@@ -41,6 +41,7 @@ Imports only torch / torch_geometric / numpy.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 import torch
@@ -56,6 +57,7 @@ from reelgraph.model.item_filter import ItemFilter, add_filter_scores
 from reelgraph.model.layers import pair_dot
 from reelgraph.model.members import EncoderMembers
 from reelgraph.model.rating_basis import RatingBasis
+from reelgraph.model.tensors import seeded_apart
 
 __all__ = ["COMBINES", "Encoded", "GraphSAGERecommender", "ModelConfig", "message_graph"]
 
@@ -126,9 +128,7 @@ class GraphSAGERecommender(nn.Module):
         """Rating member k. Members after the first draw their initial weights from their own
         seeds, so how many there are leaves the ranking encoder's draw (next) as it was."""
         cfg, d = self.cfg, self.cfg.embed_dim
-        with torch.random.fork_rng(devices=[], enabled=k > 0):
-            if k > 0:
-                torch.manual_seed(torch.initial_seed() + 7_919 * k)
+        with seeded_apart(torch.initial_seed() + 7_919 * k) if k else contextlib.nullcontext():
             return SAGEEncoder(
                 cfg,
                 cfg.hidden,
@@ -174,7 +174,7 @@ class GraphSAGERecommender(nn.Module):
         self, x_user: torch.Tensor, x_movie: torch.Tensor, graph: MessageGraph, keep: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, list | None]:
         """(z_user, b_user, z_movie, b_movie, movie states)."""
-        u, m, states = self.rating(x_user, self.rating_basis.inputs(x_movie), graph, keep)
+        u, m, states = self._rating_forward(x_user, x_movie, graph, keep=keep)
         return (*self._rating_outputs(u, m), states)
 
     def encode_ranking(
@@ -197,8 +197,23 @@ class GraphSAGERecommender(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """encode_rating of a mini-batch block's seed users and movies only (rows in the
         block's order): (z_user, b_user, z_movie, b_movie)."""
+        u, m, _ = self._rating_forward(x_user, x_movie, graph, block)
+        return self._rating_outputs(u, m)
+
+    def _rating_forward(
+        self,
+        x_user: torch.Tensor,
+        x_movie: torch.Tensor,
+        graph: MessageGraph,
+        block: Block | None = None,
+        keep: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor, list | None]:
+        """The rating encoder's outputs (each member's z and b side by side) over the whole graph
+        (with its movie states when keep), or over a block's seeds; its movies read the basis."""
         x_movie = self.rating_basis.inputs(x_movie)
-        return self._rating_outputs(*self.rating.forward_block(x_user, x_movie, graph, block))
+        if block is None:
+            return self.rating(x_user, x_movie, graph, keep)
+        return (*self.rating.forward_block(x_user, x_movie, graph, block), None)
 
     def encode_ranking_block(
         self,
@@ -239,11 +254,7 @@ class GraphSAGERecommender(nn.Module):
         """(members, pairs) unclamped predicted stars of each rating member (each learns from
         its own error): over the whole graph, or over a block's seeds (users, movies: rows in
         the block's order)."""
-        x_movie = self.rating_basis.inputs(x_movie)
-        if block is None:
-            u, m, _ = self.rating(x_user, x_movie, graph)
-        else:
-            u, m = self.rating.forward_block(x_user, x_movie, graph, block)
+        u, m, _ = self._rating_forward(x_user, x_movie, graph, block)
         k, d = self.cfg.rating_members, self.cfg.embed_dim
         bu, bm = u.view(-1, k, d + 1), m.view(-1, k, d + 1)
         # Member j of row i is row i * k + j of the (rows * k, ...) views: predict's formula
