@@ -118,7 +118,7 @@ def test_spectral_start_sets_ids_from_the_basis_and_identity_heads(tiny_graph: R
 def test_content_alignment_reaches_the_content_head_and_the_encoder(
     tiny_graph: RatingGraph,
 ) -> None:
-    model = GraphSAGERecommender(default_model_config(tiny_graph))
+    model = GraphSAGERecommender(default_model_config(tiny_graph, rating_members=1))
     users, movies, _ = tiny_graph.part("train")
     adj = BipartiteAdjacency.build(users, movies, tiny_graph.n_users, tiny_graph.n_movies)
     _, y_m, _, _ = model.encode_ranking(

@@ -38,7 +38,8 @@ def test_graph_round_trip_and_hetero_view(tiny_graph: RatingGraph, tmp_path: Pat
 
 def test_shapes_of_encoder_and_decoder(tiny_graph: RatingGraph) -> None:
     g = tiny_graph
-    model = GraphSAGERecommender(default_model_config(g, hidden=16, embed_dim=8))
+    one = default_model_config(g, hidden=16, embed_dim=8, rating_members=1)
+    model = GraphSAGERecommender(one)
     u, m, r = g.part("train")
     adj = BipartiteAdjacency.build(u, m, g.n_users, g.n_movies)
     enc = model.encode(g.x_user, g.x_movie, message_graph(adj, None, adj.canonical(r) - 3.5))
@@ -108,6 +109,7 @@ def test_a_plateau_decays_each_outputs_rate_and_a_resumed_run_repeats_it(
         lr_decay=0.5,
         rank_patience=100,
         max_lr_decays=2,
+        rating_ema=0.0,  # the last step's curve: the moving average's has no plateau this soon
     )
     whole = assert_resume_repeats(tiny_graph, tmp_path, cfg, crash_after=12)
     # Replay the rule from the logged figures: an output's rate halves after every `after`-th
@@ -284,7 +286,7 @@ def test_first_layer_aggregating_raw_features_is_the_same_model(
     g = tiny_graph
     torch.manual_seed(0)
     cfg = default_model_config(
-        g, hidden=16, embed_dim=8, rank_hidden=16, rank_dim=8, rank_aggr=aggr
+        g, hidden=16, embed_dim=8, rank_hidden=16, rank_dim=8, rank_aggr=aggr, rating_members=1
     )
     model = GraphSAGERecommender(cfg).eval()
     enc_r = model.ranking

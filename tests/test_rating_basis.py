@@ -7,6 +7,7 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from reelgraph.graph.ratings import RatingGraph
@@ -62,7 +63,7 @@ def test_the_rating_encoder_reads_the_rows_and_the_ranking_one_does_not(
     g = tiny_graph
     u, m, r = g.part("train")
     torch.manual_seed(0)
-    model = GraphSAGERecommender(default_model_config(g, hidden=16, embed_dim=8))
+    model = GraphSAGERecommender(default_model_config(g, hidden=16, embed_dim=8, rating_members=1))
     model.eval()
     model.rating_basis.start(u, m, g.n_users)
     adj = BipartiteAdjacency.build(u, m, g.n_users, g.n_movies)
@@ -79,15 +80,21 @@ def test_the_rating_encoder_reads_the_rows_and_the_ranking_one_does_not(
     assert model.rating.movie_proj.weight.grad[:, -model.cfg.rating_basis_dim :].abs().sum() > 0
 
 
-def test_the_basis_leaves_every_other_initial_weight_as_it_was(tiny_graph: RatingGraph) -> None:
+@pytest.mark.parametrize("members", [1, 2])
+def test_the_basis_leaves_every_other_initial_weight_as_it_was(
+    tiny_graph: RatingGraph, members: int
+) -> None:
     weights = []
     for dim in (0, 16):
         torch.manual_seed(0)
-        weights.append(GraphSAGERecommender(default_model_config(tiny_graph, rating_basis_dim=dim)))
+        cfg = default_model_config(tiny_graph, rating_basis_dim=dim, rating_members=members)
+        weights.append(GraphSAGERecommender(cfg))
     without, with_basis = (w.state_dict() for w in weights)
-    assert with_basis["rating.movie_proj.weight"].shape[1] == tiny_graph.x_movie.shape[1] + 16
+    widened = [n for n in without if n.startswith("rating.") and n.endswith("movie_proj.weight")]
+    assert len(widened) == members
     for name, value in without.items():
-        if name == "rating.movie_proj.weight":
+        if name in widened:
+            assert with_basis[name].shape[1] == tiny_graph.x_movie.shape[1] + 16
             torch.testing.assert_close(with_basis[name][:, : value.shape[1]], value)
         else:
             torch.testing.assert_close(with_basis[name], value)

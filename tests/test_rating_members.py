@@ -121,7 +121,8 @@ def test_a_killed_run_with_members_resumes_to_the_same_result(
 def test_a_model_file_from_before_members_loads_as_one(
     tiny_graph: RatingGraph, tmp_path: Path
 ) -> None:
-    result = train(tiny_graph, tmp_path, dataclasses.replace(FAST, epochs=2))
+    one = default_model_config(tiny_graph, rating_members=1)  # as every file before them
+    result = train(tiny_graph, tmp_path, dataclasses.replace(FAST, epochs=2), one)
     saved = torch.load(result.model_path, weights_only=True)
     del saved["config"]["rating_members"]
     torch.save(saved, tmp_path / "old.pt")

@@ -91,8 +91,10 @@ def load_model(
 ) -> tuple[GraphSAGERecommender, dict]:
     """The model and the rest of the file (config, metrics, history): plain tensors, weights_only."""
     d = _read_model_file(path, device)
-    # Files from before the rating basis have none (ModelConfig.rating_basis_dim).
-    model = GraphSAGERecommender(ModelConfig(**{"rating_basis_dim": 0, **d["config"]})).to(device)
+    # Files from before the rating basis have none (ModelConfig.rating_basis_dim), and files
+    # from before rating_members one rating encoder, whatever the defaults are now.
+    before = {"rating_basis_dim": 0, "rating_members": 1}
+    model = GraphSAGERecommender(ModelConfig(**{**before, **d["config"]})).to(device)
     model.load_state_dict(d["state_dict"])
     model.eval()
     return model, d

@@ -169,12 +169,24 @@ def _training_section(train: dict) -> str:
         "are supervised"
     )
     return f"""## Training
-Mini-batches; {messages}. Rating output: MSE, AdamW (lr {tc["lr"]}, weight decay {tc["weight_decay"]}),
+Mini-batches; {messages}. Rating output: MSE, AdamW (lr {tc["lr"]}, weight decay {tc["weight_decay"]}){_average_text(tc)},
 selected at its best validation RMSE (epoch {train["best_epoch"]}). Ranking output: {_ranking_loss_text(train)},
 positives rated >= {tc["rank_threshold"]}, AdamW (lr {tc["rank_lr"]}), selected at its best validation
 NDCG@{tc["rank_select_k"]} (epoch {train["best_rank_epoch"]}). {train["epochs_run"]} epochs in
 {train["seconds"]:.0f} s on {train["device"]}, seed {tc["seed"]}{budget}.
 """
+
+
+def _average_text(tc: dict) -> str:
+    """How the rating output's weights were read (TrainConfig.rating_ema; 0 or absent: as the
+    last step left them)."""
+    decay = tc.get("rating_ema", 0.0)
+    if not decay:
+        return ""
+    return (
+        f"; validated and kept as the moving average of its weights over its steps (decay "
+        f"{decay:g} a step)"
+    )
 
 
 def _ranking_loss_text(train: dict) -> str:

@@ -17,6 +17,7 @@ import torch
 from reelgraph.core.folders import folder_for
 from reelgraph.model.config import ModelConfig
 from reelgraph.model.recommender import GraphSAGERecommender
+from reelgraph.train.averaging import StepAverage
 from reelgraph.train.config import TrainConfig, result_config
 from reelgraph.train.selection import TrainState
 
@@ -35,6 +36,7 @@ class Checkpointed(Protocol):
     model: GraphSAGERecommender
     opt_rating: torch.optim.Optimizer
     opt_ranking: torch.optim.Optimizer | None
+    rating_average: StepAverage
     device: torch.device
 
 
@@ -71,6 +73,7 @@ class Checkpoints:
         trainer.opt_rating.load_state_dict(ckpt["opt_rating"])
         if trainer.opt_ranking is not None:
             trainer.opt_ranking.load_state_dict(ckpt["opt_ranking"])
+        trainer.rating_average.load_state_dict(ckpt["rating_average"])
         state = TrainState.from_checkpoint(ckpt["state"])
         log.info("resuming from %s after epoch %d", self.path, state.epoch)
         return state, state.epoch
@@ -88,6 +91,7 @@ class Checkpoints:
                 },
                 "opt_rating": trainer.opt_rating.state_dict(),
                 "opt_ranking": trainer.opt_ranking.state_dict() if trainer.opt_ranking else None,
+                "rating_average": trainer.rating_average.state_dict(),
                 "state": state.to_checkpoint(),
             },
             tmp,

@@ -15,9 +15,10 @@ Above `sample_above` train edges a step computes only the batch's nodes, over sa
 neighbourhoods (reelgraph.graph.sampling): a full-graph step on 25M ratings costs 3-4 s.
 
 Model selection: each output is taken from its own best epoch: the rating encoder at the best
-validation RMSE, the ranking encoder at the best validation NDCG@K (full catalogue, train movies
-excluded, on a fixed sample of validation users). An output stops training when it has not
-improved for its patience, and training ends when both have stopped. With `lr_decay_after`
+validation RMSE of its weights' moving average over its steps (reelgraph.train.averaging), the
+ranking encoder at the best validation NDCG@K (full catalogue, train movies excluded, on a
+fixed sample of validation users). An output stops training when it has not improved for its
+patience, and training ends when both have stopped. With `lr_decay_after`
 (ranking: `rank_lr_decay_after`), its learning rate decays after every that many epochs
 without improvement before then.
 
@@ -51,6 +52,7 @@ from reelgraph.graph.sampling import NeighbourIndex
 from reelgraph.graph.sparse import BipartiteAdjacency
 from reelgraph.model.recommender import GraphSAGERecommender, ModelConfig, message_graph
 from reelgraph.model.saved import default_model_config, select_device, warm_start_weights
+from reelgraph.train.averaging import StepAverage
 from reelgraph.train.checkpoints import CHECKPOINT, Checkpoints
 from reelgraph.train.config import TrainConfig, TrainResult
 from reelgraph.train.distributed import ONE_PROCESS, Ranks
@@ -88,6 +90,8 @@ class Trainer:
         self.opt_rating = torch.optim.AdamW(
             model.rating.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True
         )
+        # What the rating output validates with and serves: its weights' average over its steps.
+        self.rating_average = StepAverage(model.rating, cfg.rating_ema)
         self.opt_ranking = None
         if model.ranking is not None:
             self.opt_ranking = torch.optim.AdamW(
@@ -221,6 +225,8 @@ class Trainer:
             return None
         # The checkpoint keeps the last weights and optimiser state, so more epochs can follow.
         self._checkpoints.save(self, state)
+        if self.fixed is not None:  # a refit serves its rating weights' average
+            self.rating_average.load_into_module()
         return finish(self, state, resumed_from, seconds, epochs_this_run, eval_seconds)
 
     def _after_epoch(
@@ -311,6 +317,8 @@ class Trainer:
             params = [p for group in opt.param_groups for p in group["params"]]
             self._check_finite(self.ranks.average_gradients(params, loss), epoch, name)
         opt.step()
+        if opt is self.opt_rating:
+            self.rating_average.update()
 
     def _check_finite(self, loss: float, epoch: int, name: str) -> None:
         if not math.isfinite(loss):
@@ -333,14 +341,15 @@ class Trainer:
             if self.opt_ranking is not None:
                 row["rank_lr"] = self.opt_ranking.param_groups[0]["lr"]
         if not state.rating.done:
-            with self.autocast():
-                z_u, b_u, z_m, b_m, _ = model.encode_rating(
-                    self.x_user, self.x_movie, self.full_graph
-                )
-            rmse = rating_metrics_of(model, RatingView(z_u, b_u, z_m, b_m), *self.val)["rmse"]
-            row["val_rmse"] = rmse
-            better = rmse < state.rating.best - cfg.min_delta
-            state.rating.update(rmse, epoch, better, model.rating.state_dict(), t)
+            with self.rating_average.swapped_in():  # so the snapshot of the best is the average
+                with self.autocast():
+                    z_u, b_u, z_m, b_m, _ = model.encode_rating(
+                        self.x_user, self.x_movie, self.full_graph
+                    )
+                rmse = rating_metrics_of(model, RatingView(z_u, b_u, z_m, b_m), *self.val)["rmse"]
+                row["val_rmse"] = rmse
+                better = rmse < state.rating.best - cfg.min_delta
+                state.rating.update(rmse, epoch, better, model.rating.state_dict(), t)
             state.rating.done = state.rating.bad_epochs >= cfg.patience
         if not state.ranking.done and self.probe is not None:
             with self.autocast():
@@ -363,8 +372,6 @@ class Trainer:
             and not state.ranking.done
             and state.ranking.decay_due(cfg.rank_lr_decay_after, cfg.max_lr_decays),
         )
-
-    # ------------------------------------------------------------------ results and files
 
 
 def standardised(x: torch.Tensor) -> torch.Tensor:
