@@ -192,3 +192,14 @@ def assert_resume_repeats(graph, folder: Path, cfg, crash_after: int, model_cfg=
     assert outcome(resumed.history) == outcome(whole.history)
     assert resumed.metrics == whole.metrics
     return whole
+
+
+def saved_without(model_path: str | Path, setting: str, folder: Path) -> tuple[Path, dict]:
+    """A copy of a model file as written before `setting` existed (its config lacks it): the
+    copy's path and its contents."""
+    import torch
+
+    saved = torch.load(model_path, weights_only=True)
+    del saved["config"][setting]
+    torch.save(saved, folder / "old.pt")
+    return folder / "old.pt", saved

@@ -10,16 +10,16 @@ import pytest
 import torch
 from torch import nn
 
+from reelgraph.evaluate.metrics import rating_metrics
 from reelgraph.graph.ratings import RatingGraph
-from reelgraph.graph.sparse import BipartiteAdjacency
-from reelgraph.model.recommender import GraphSAGERecommender, message_graph
+from reelgraph.model.recommender import GraphSAGERecommender
 from reelgraph.model.saved import default_model_config, load_model
+from reelgraph.model.scoring import Scorer
 from reelgraph.serve.model_card import _average_text
 from reelgraph.train.averaging import StepAverage
 from reelgraph.train.checkpoints import CHECKPOINT
 from reelgraph.train.config import TrainConfig
 from reelgraph.train.fit import train
-from reelgraph.train.steps import RatingView, rating_metrics_of
 
 FAST = TrainConfig(epochs=3, lr=0.01, patience=100, log_every=100, rating_ema=0.9)
 
@@ -64,17 +64,11 @@ def test_decay_zero_keeps_the_weights_as_they_are() -> None:
 
 
 def _val_rmse(model: GraphSAGERecommender, graph: RatingGraph, rating_weights: dict) -> float:
-    """The validation RMSE of the model with these rating weights, over every train rating."""
-    users, movies, ratings = graph.part("train")
-    adj = BipartiteAdjacency.build(users, movies, graph.n_users, graph.n_movies)
-    deviation = adj.weights(adj.canonical(ratings) - model.cfg.global_mean)
+    """The validation RMSE of the model with these rating weights, scored as serving scores."""
     model.rating.load_state_dict(rating_weights)
-    model.eval()
-    with torch.no_grad():
-        z_u, b_u, z_m, b_m, _ = model.encode_rating(
-            graph.x_user, graph.x_movie, message_graph(adj, None, deviation)
-        )
-    return rating_metrics_of(model, RatingView(z_u, b_u, z_m, b_m), *graph.part("val"))["rmse"]
+    users, movies, ratings = graph.part("val")
+    scorer = Scorer.from_model(model, graph, torch.device("cpu"))
+    return rating_metrics(scorer.predict(users.numpy(), movies.numpy()), ratings.numpy())["rmse"]
 
 
 def _rating_part(weights: dict, prefix: str) -> dict:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import saved_without
 
 from reelgraph.graph.ratings import RatingGraph
 from reelgraph.graph.sparse import BipartiteAdjacency
@@ -120,10 +121,8 @@ def test_a_model_file_from_before_the_basis_loads_without_it(
 ) -> None:
     cfg = default_model_config(tiny_graph, rating_basis_dim=0)
     result = train(tiny_graph, tmp_path, dataclasses.replace(FAST, epochs=2), cfg)
-    saved = torch.load(result.model_path, weights_only=True)
-    del saved["config"]["rating_basis_dim"]
-    torch.save(saved, tmp_path / "old.pt")
-    model, _ = load_model(tmp_path / "old.pt")
+    old, _ = saved_without(result.model_path, "rating_basis_dim", tmp_path)
+    model, _ = load_model(old)
     assert model.cfg.rating_basis_dim == 0
     users, movies, ratings = tiny_graph.part("val")
     pred = Scorer.from_model(model, tiny_graph, torch.device("cpu")).predict(

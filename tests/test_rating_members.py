@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from conftest import assert_resume_repeats, outcome
+from conftest import assert_resume_repeats, outcome, saved_without
 
 from reelgraph.graph.ratings import RatingGraph
 from reelgraph.graph.sparse import BipartiteAdjacency
@@ -123,10 +123,8 @@ def test_a_model_file_from_before_members_loads_as_one(
 ) -> None:
     one = default_model_config(tiny_graph, rating_members=1)  # as every file before them
     result = train(tiny_graph, tmp_path, dataclasses.replace(FAST, epochs=2), one)
-    saved = torch.load(result.model_path, weights_only=True)
-    del saved["config"]["rating_members"]
-    torch.save(saved, tmp_path / "old.pt")
-    model, _ = load_model(tmp_path / "old.pt")
+    old, saved = saved_without(result.model_path, "rating_members", tmp_path)
+    model, _ = load_model(old)
     assert model.cfg.rating_members == 1
     torch.testing.assert_close(model.state_dict(), saved["state_dict"])
 

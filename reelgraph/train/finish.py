@@ -24,6 +24,7 @@ from reelgraph.graph.ratings import RatingGraph
 from reelgraph.model.config import ModelConfig
 from reelgraph.model.recommender import GraphSAGERecommender
 from reelgraph.model.saved import node_key, save_model
+from reelgraph.train.averaging import StepAverage
 from reelgraph.train.config import TrainConfig, TrainResult
 from reelgraph.train.filter_choice import choose_list_settings
 from reelgraph.train.selection import TrainState
@@ -38,6 +39,7 @@ class Finishing(Protocol):
     """What the end of a training reads of it (reelgraph.train.loop.Trainer has it)."""
 
     model: GraphSAGERecommender
+    rating_average: StepAverage  # the rating weights' moving average over the steps
     model_cfg: ModelConfig
     cfg: TrainConfig
     graph: RatingGraph
@@ -96,7 +98,8 @@ def finish(
             model.rating.load_state_dict(state.rating.snapshot)
         if model.ranking is not None and state.ranking.snapshot is not None:
             model.ranking.load_state_dict(state.ranking.snapshot)
-    else:
+    else:  # a refit serves its last epoch's weights, the rating ones as their average
+        trainer.rating_average.load_into_module()
         state.rating.best_epoch = min(trainer.fixed[0], state.epoch)
         state.ranking.best_epoch = min(trainer.fixed[1] or 0, state.epoch)
     # The ranking output's closed-form channel, then its bias's penalty.

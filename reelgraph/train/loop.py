@@ -225,8 +225,6 @@ class Trainer:
             return None
         # The checkpoint keeps the last weights and optimiser state, so more epochs can follow.
         self._checkpoints.save(self, state)
-        if self.fixed is not None:  # a refit serves its rating weights' average
-            self.rating_average.load_into_module()
         return finish(self, state, resumed_from, seconds, epochs_this_run, eval_seconds)
 
     def _after_epoch(
